@@ -1,0 +1,1 @@
+"""One handler class per domain; each lists its own routes."""

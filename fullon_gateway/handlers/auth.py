@@ -1,0 +1,82 @@
+"""/api/v1/auth: login, refresh, logout, verify."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from aiohttp import web
+
+from fullon_gateway.auth.identity import caller_of, public, requires
+from fullon_gateway.handlers.common import load_json
+from fullon_gateway.jsonutil import iso, json_response
+from fullon_gateway.keys import AUTH
+from fullon_gateway.schemas.auth import LoginSchema, RefreshSchema, TokenPairOut
+
+_login = LoginSchema()
+_refresh = RefreshSchema()
+_pair = TokenPairOut()
+
+
+def client_address(request: web.Request) -> str:
+    # The peer address; a deployment behind a proxy should set it with a trusted
+    # forwarded-header middleware rather than let clients choose their own.
+    return request.remote or "unknown"
+
+
+class AuthHandler:
+    prefix = "/api/v1/auth"
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.post(f"{self.prefix}/login", self.login),
+            web.post(f"{self.prefix}/refresh", self.refresh),
+            web.post(f"{self.prefix}/logout", self.logout),
+            web.get(f"{self.prefix}/verify", self.verify),
+        ]
+
+    @public
+    async def login(self, request: web.Request) -> web.Response:
+        """Exchange email (or username) and password for an access and refresh token."""
+        if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            form = await request.post()
+            data = _login.load({k: v for k, v in form.items() if isinstance(v, str)})
+        else:
+            data = await load_json(request, _login)
+        identity = (data.get("email") or data.get("username")).strip()
+        result = await request.app[AUTH].login(
+            identity, data["password"], client_address(request), request.headers.get("User-Agent")
+        )
+        return json_response(_pair.dump(result))
+
+    @public
+    async def refresh(self, request: web.Request) -> web.Response:
+        """Trade a refresh token for a new pair; the presented token is retired."""
+        data = await load_json(request, _refresh)
+        return json_response(_pair.dump(await request.app[AUTH].refresh(data["refresh_token"])))
+
+    @requires("read", jwt_only=True)
+    async def logout(self, request: web.Request) -> web.Response:
+        """Revoke the caller's session: refresh tokens die and its sockets close."""
+        caller = caller_of(request)
+        assert caller.session_id is not None
+        await request.app[AUTH].revoke_session(caller.session_id, "logout")
+        return json_response({"success": True, "detail": "session revoked"})
+
+    @requires("read")
+    async def verify(self, request: web.Request) -> web.Response:
+        """Who the presented credential belongs to, and until when it is good."""
+        caller = caller_of(request)
+        expires = None
+        if caller.expires_at is not None:
+            expires = iso(dt.datetime.fromtimestamp(caller.expires_at, dt.UTC))
+        return json_response({
+            "user_id": caller.user_id,
+            "username": caller.email,
+            "email": caller.email,
+            "name": caller.name,
+            "role": caller.role,
+            "is_active": True,
+            "expires_at": expires,
+            "auth_type": caller.kind,
+            "scopes": sorted(caller.scopes),
+        })

@@ -1,0 +1,1 @@
+"""marshmallow schemas per domain: load (validate) input, dump output."""

@@ -1,0 +1,208 @@
+"""Settings: config/gateway.yaml, then FULLON_* environment variables, then flags.
+
+Everything the gateway can be told lives in one frozen dataclass. Loading validates
+every value and stops with one clear sentence (SettingsError) instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ENV_PREFIX = "FULLON_"
+DEFAULT_CONFIG = Path("config") / "gateway.yaml"
+
+
+class SettingsError(ValueError):
+    """Invalid configuration; the message is one sentence fit for an operator."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Where and how to serve.
+    host: str = "127.0.0.1"
+    port: int = 8000
+    env: str = "development"
+    log_level: str = "INFO"
+    grace_period: float = 10.0
+    # Dependencies. None means: use the local default port if it answers, else embedded.
+    database_url: str | None = None
+    redis_url: str | None = None
+    # Prefix for every Redis key and channel this gateway reads or writes, so that two
+    # environments (or two test workers) can share one Redis server. Empty in production
+    # so the names match fullon_cache exactly.
+    redis_prefix: str = ""
+    state_dir: str = ".state"
+    db_pool_min: int = 2
+    db_pool_max: int = 10
+    dependency_timeout: float = 2.0
+    # Tokens.
+    jwt_secret: str | None = None
+    jwt_algorithm: str = "HS256"
+    access_ttl: int = 900
+    refresh_ttl: int = 30 * 24 * 3600
+    # Password hashing (argon2id). Tests lower the cost; production keeps the defaults.
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
+    argon2_parallelism: int = 1
+    # Login throttling: failures allowed per window, per account and per client address.
+    login_max_failures: int = 5
+    login_max_failures_per_address: int = 20
+    login_window: int = 300
+    # How long an authenticated identity (user, session, api key) is trusted from the
+    # process cache before it is re-read; invalidations over Redis usually come first.
+    auth_cache_ttl: float = 30.0
+    api_key_touch_interval: float = 60.0
+    # HTTP limits.
+    max_body_bytes: int = 1024 * 1024
+    # WebSocket limits (API.md section 7); tests shrink them.
+    ws_max_frame: int = 64 * 1024
+    ws_max_subscriptions: int = 256
+    ws_rate_limit: int = 50
+    ws_heartbeat: float = 20.0
+    ws_auth_timeout: float = 10.0
+    ws_queue_limit: int = 1000
+    ws_compress: bool = False
+    ws_revocation_check: float = 1.0
+    history_len: int = 1000
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+
+_FIELDS = {f.name: f for f in fields(Settings) if f.name != "extra"}
+
+
+def _coerce(name: str, raw: Any) -> Any:
+    """Turn a YAML/env/flag value into the field's type, or say why it cannot be."""
+    default = _FIELDS[name].default
+    kind = type(default) if default is not None else str
+    if raw is None:
+        return None
+    if isinstance(raw, str) and raw.strip() == "" and default is None:
+        return None
+    try:
+        if kind is bool:
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in {"1", "true", "yes", "on"}:
+                return True
+            if text in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(text)
+        if kind is int:
+            if isinstance(raw, bool):
+                raise ValueError(raw)
+            return int(raw)
+        if kind is float:
+            return float(raw)
+        return str(raw)
+    except (TypeError, ValueError):
+        raise SettingsError(
+            f"setting {name!r} must be a {kind.__name__}, got {raw!r}"
+        ) from None
+
+
+def _validate(s: Settings) -> None:
+    if s.env not in {"development", "production"}:
+        raise SettingsError(f"env must be 'development' or 'production', got {s.env!r}")
+    if not 0 < s.port < 65536:
+        raise SettingsError(f"port must be between 1 and 65535, got {s.port}")
+    if s.database_url and not s.database_url.startswith(("postgresql://", "postgres://")):
+        raise SettingsError("database_url must start with postgresql://")
+    if s.redis_url and not s.redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise SettingsError("redis_url must start with redis://, rediss:// or unix://")
+    if s.jwt_algorithm not in {"HS256", "HS384", "HS512"}:
+        raise SettingsError(f"jwt_algorithm must be HS256, HS384 or HS512, got {s.jwt_algorithm}")
+    if s.jwt_secret is not None and len(s.jwt_secret) < 32:
+        raise SettingsError("jwt_secret must be at least 32 characters long")
+    for name in ("access_ttl", "refresh_ttl", "login_window", "max_body_bytes",
+                 "ws_max_frame", "ws_max_subscriptions", "ws_rate_limit",
+                 "ws_queue_limit", "history_len", "login_max_failures",
+                 "login_max_failures_per_address", "db_pool_max"):
+        if getattr(s, name) <= 0:
+            raise SettingsError(f"{name} must be greater than zero")
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"config file {path} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise SettingsError(f"config file {path} must hold a mapping of settings")
+    return data
+
+
+def load_settings(
+    config_path: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Layer YAML, environment and flag values over the defaults, then validate."""
+    environ = os.environ if environ is None else environ
+    path = Path(config_path or environ.get(ENV_PREFIX + "CONFIG") or DEFAULT_CONFIG)
+    values: dict[str, Any] = {}
+    if path.exists():
+        for key, raw in _read_yaml(path).items():
+            if key not in _FIELDS:
+                raise SettingsError(f"unknown setting {key!r} in {path}")
+            values[key] = _coerce(key, raw)
+    elif config_path is not None:
+        raise SettingsError(f"config file {path} does not exist")
+    for name in _FIELDS:
+        env_name = ENV_PREFIX + name.upper()
+        if env_name in environ:
+            values[name] = _coerce(name, environ[env_name])
+    for key, raw in (overrides or {}).items():
+        if raw is None:
+            continue
+        if key not in _FIELDS:
+            raise SettingsError(f"unknown setting {key!r}")
+        values[key] = _coerce(key, raw)
+    settings = Settings(**values)
+    _validate(settings)
+    return settings
+
+
+def with_jwt_secret(settings: Settings) -> Settings:
+    """Return settings that carry a JWT secret.
+
+    Production must be given one: a generated secret would differ per process and
+    silently log everybody out on restart. Development generates one once and keeps it
+    in the state directory, readable only by its owner.
+    """
+    if settings.jwt_secret:
+        return settings
+    if settings.production:
+        raise SettingsError(
+            "FULLON_JWT_SECRET is required when FULLON_ENV=production "
+            "(at least 32 random characters)"
+        )
+    state = Path(settings.state_dir)
+    state.mkdir(parents=True, exist_ok=True)
+    secret_file = state / "jwt_secret"
+    if not secret_file.exists():
+        # Write a private temp file, then link it into place: os.link fails if another
+        # process got there first, so every process ends up reading the same secret.
+        tmp = state / f".jwt_secret.{os.getpid()}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(48))
+        try:
+            os.link(tmp, secret_file)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return dataclasses.replace(settings, jwt_secret=secret_file.read_text().strip())

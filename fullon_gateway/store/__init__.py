@@ -1,0 +1,1 @@
+"""Postgres: pool lifecycle, migrations, and one query module per domain."""

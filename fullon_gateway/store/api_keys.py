@@ -1,0 +1,73 @@
+"""Queries on API keys."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import asyncpg
+
+KEY_COLUMNS = "key_id, user_id, name, key_prefix, scopes, is_active, expires_at, created_at, last_used_at"
+
+
+async def create_key(
+    conn: Any,
+    user_id: int,
+    name: str,
+    key_hash: bytes,
+    key_prefix: str,
+    scopes: list[str],
+    expires_at: dt.datetime | None,
+) -> asyncpg.Record:
+    row: asyncpg.Record = await conn.fetchrow(
+        f"""INSERT INTO api_keys (user_id, name, key_hash, key_prefix, scopes, expires_at)
+            VALUES ($1, $2, $3, $4, $5, $6) RETURNING {KEY_COLUMNS}""",
+        user_id, name, key_hash, key_prefix, scopes, expires_at,
+    )
+    return row
+
+
+async def by_hash(conn: Any, key_hash: bytes) -> asyncpg.Record | None:
+    row: asyncpg.Record | None = await conn.fetchrow(
+        f"SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = $1", key_hash
+    )
+    return row
+
+
+async def list_for_user(conn: Any, user_id: int) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await conn.fetch(
+        f"SELECT {KEY_COLUMNS} FROM api_keys WHERE user_id = $1 ORDER BY key_id", user_id
+    )
+    return rows
+
+
+async def owner_of(conn: Any, key_id: int) -> int | None:
+    owner: int | None = await conn.fetchval(
+        "SELECT user_id FROM api_keys WHERE key_id = $1", key_id
+    )
+    return owner
+
+
+async def deactivate(conn: Any, key_id: int) -> asyncpg.Record | None:
+    row: asyncpg.Record | None = await conn.fetchrow(
+        f"UPDATE api_keys SET is_active = false WHERE key_id = $1 RETURNING {KEY_COLUMNS}",
+        key_id,
+    )
+    return row
+
+
+async def delete(conn: Any, key_id: int) -> bool:
+    status = await conn.execute("DELETE FROM api_keys WHERE key_id = $1", key_id)
+    return bool(status != "DELETE 0")
+
+
+async def touch_many(conn: Any, used: dict[int, dt.datetime]) -> None:
+    """Record last use for many keys in one statement (batched, not per request)."""
+    if not used:
+        return
+    await conn.execute(
+        """UPDATE api_keys k SET last_used_at = u.ts
+             FROM unnest($1::int[], $2::timestamptz[]) AS u(id, ts)
+            WHERE k.key_id = u.id AND (k.last_used_at IS NULL OR k.last_used_at < u.ts)""",
+        list(used), list(used.values()),
+    )

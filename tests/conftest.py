@@ -1,0 +1,215 @@
+"""Test fixtures: the real app against a real Postgres and a real Redis.
+
+Each pytest-xdist worker gets its own database (``fgw_test_<run>_<worker>``), its own
+Redis DB number and its own Redis key/channel prefix, so workers (and several suites
+on one machine) never see each other's data. Pub/sub channels are server-wide in
+Redis, which is why the prefix matters as much as the DB number.
+
+Servers: FULLON_TEST_DATABASE_URL / FULLON_TEST_REDIS_URL when set, else the local
+default ports when they answer, else embedded ones started for the session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+import asyncpg
+import pytest
+import redis
+
+from fullon_gateway.app import create_app
+from fullon_gateway.embedded import local_postgres_url, local_redis_url, start_embedded
+from fullon_gateway.settings import Settings, load_settings
+from fullon_gateway.store.migrate import migrate
+from fullon_gateway.store.pool import ensure_database
+
+RUN_ID = os.environ.get("FULLON_TEST_RUN_ID") or uuid.uuid4().hex[:8]
+PASSWORD = "correct horse battery staple"  # noqa: S105
+
+
+def _worker() -> tuple[str, int]:
+    name = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(name[2:]) if name[2:].isdigit() else 0
+    return name, index
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """Base URLs of the Postgres and Redis servers the suite uses."""
+    pg = os.environ.get("FULLON_TEST_DATABASE_URL") or local_postgres_url()
+    rd = os.environ.get("FULLON_TEST_REDIS_URL") or local_redis_url()
+    embedded = None
+    if pg is None or rd is None:
+        embedded = start_embedded(
+            tmp_path_factory.getbasetemp().parent / "embedded",
+            postgres=pg is None, redis=rd is None,
+        )
+        pg = pg or embedded.postgres_url
+        rd = rd or embedded.redis_url
+    assert pg and rd
+    yield pg, rd
+    if embedded is not None:
+        embedded.stop()
+
+
+def _with_db(url: str, name: str) -> str:
+    from fullon_gateway.store.pool import _with_database
+
+    return _with_database(url, name)
+
+
+@pytest.fixture(scope="session")
+def worker_database(servers: tuple[str, str]) -> Iterator[str]:
+    """A fresh, migrated database for this worker; dropped at the end."""
+    worker, _ = _worker()
+    url = _with_db(servers[0], f"fgw_test_{RUN_ID}_{worker}")
+
+    async def setup() -> None:
+        await ensure_database(url)
+        conn = await asyncpg.connect(url)
+        try:
+            await migrate(conn)
+        finally:
+            await conn.close()
+
+    asyncio.run(setup())
+    yield url
+
+    async def drop() -> None:
+        admin = await asyncpg.connect(_with_db(servers[0], "postgres"))
+        try:
+            await admin.execute(
+                f'DROP DATABASE IF EXISTS "fgw_test_{RUN_ID}_{worker}" WITH (FORCE)'
+            )
+        finally:
+            await admin.close()
+
+    asyncio.run(drop())
+
+
+@pytest.fixture(scope="session")
+def worker_redis(servers: tuple[str, str]) -> tuple[str, str]:
+    """(redis url with this worker's DB number, key prefix unique to this run+worker)."""
+    worker, index = _worker()
+    base = servers[1].rstrip("/").rsplit("/", 1)
+    root = base[0] if base[-1].isdigit() else servers[1].rstrip("/")
+    db = 1 + (int(RUN_ID, 16) + index) % 15
+    return f"{root}/{db}", f"t{RUN_ID}{worker}:"
+
+
+async def _truncate(url: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        tables = await conn.fetch(
+            """SELECT tablename FROM pg_tables
+               WHERE schemaname = 'public' AND tablename <> 'schema_migrations'"""
+        )
+        if tables:
+            names = ", ".join(f'"{t["tablename"]}"' for t in tables)
+            await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    finally:
+        await conn.close()
+
+
+def _clear_redis(url: str, prefix: str) -> None:
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=prefix + "*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def settings(worker_database: str, worker_redis: tuple[str, str]) -> Iterator[Settings]:
+    """Settings for one test: clean tables, clean Redis keys, cheap password hashing."""
+    asyncio.run(_truncate(worker_database))
+    _clear_redis(*worker_redis)
+    base = load_settings(config_path=os.path.join(os.path.dirname(__file__), "..", "config",
+                                                  "gateway.test.yaml"), environ={})
+    yield dataclasses.replace(
+        base,
+        database_url=worker_database,
+        redis_url=worker_redis[0],
+        redis_prefix=worker_redis[1],
+        jwt_secret="test-secret-" + "x" * 40,
+    )
+
+
+@pytest.fixture
+def make_settings(settings: Settings) -> Callable[..., Settings]:
+    """Settings with some values changed (limits shrunk, TTLs shortened...)."""
+
+    def make(**changes: Any) -> Settings:
+        return dataclasses.replace(settings, **changes)
+
+    return make
+
+
+@pytest.fixture
+async def client(aiohttp_client: Any, settings: Settings) -> Any:
+    """A test client driving the real app."""
+    return await aiohttp_client(create_app(settings))
+
+
+@pytest.fixture
+def app_client(aiohttp_client: Any) -> Callable[[Settings], Awaitable[Any]]:
+    """Build a client for an app with custom settings."""
+
+    async def make(settings: Settings) -> Any:
+        return await aiohttp_client(create_app(settings))
+
+    return make
+
+
+async def _create_user(client: Any, email: str, role: str, password: str, name: str) -> int:
+    from fullon_gateway.keys import AUTH
+
+    row = await client.app[AUTH].create_user(email, password, name=name, role=role)
+    return int(row["user_id"])
+
+
+@dataclasses.dataclass
+class Account:
+    user_id: int
+    email: str
+    password: str
+    token: str
+    refresh_token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@pytest.fixture
+def make_account(client: Any) -> Callable[..., Awaitable[Account]]:
+    """Create a user and log in; returns ids, tokens and ready-made headers."""
+    counter = iter(range(1, 10_000))
+
+    async def make(role: str = "user", email: str | None = None,
+                   password: str = PASSWORD, name: str = "") -> Account:
+        email = email or f"{role}{next(counter)}@example.com"
+        user_id = await _create_user(client, email, role, password, name or email.split("@")[0])
+        resp = await client.post("/api/v1/auth/login", json={"email": email, "password": password})
+        assert resp.status == 200, await resp.text()
+        body = await resp.json()
+        return Account(user_id, email, password, body["access_token"], body["refresh_token"])
+
+    return make
+
+
+@pytest.fixture
+async def redis_client(settings: Settings) -> AsyncIterator[Any]:
+    """A plain async Redis client on this worker's DB, for publishing in tests."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(settings.redis_url or "")
+    yield client
+    await client.aclose()
