@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from fullon_gateway.metrics import Metrics
     from fullon_gateway.stream.hub import Hub
     from fullon_gateway.stream.registry import SocketRegistry
+    from fullon_gateway.stream.service import StreamService
 
 SETTINGS = web.AppKey("settings", Settings)
 DB = web.AppKey("db", asyncpg.Pool)
@@ -23,4 +24,5 @@ HUB = web.AppKey("hub", "Hub")
 AUTH = web.AppKey("auth", "AuthService")
 METRICS = web.AppKey("metrics", "Metrics")
 SOCKETS = web.AppKey("sockets", "SocketRegistry")
+STREAMS = web.AppKey("streams", "StreamService")
 STARTED_AT = web.AppKey("started_at", float)

@@ -38,6 +38,10 @@ class Hub:
         self._url = redis_url
         self._prefix = prefix
         self._listeners: dict[str, set[Listener]] = {}
+        # Pattern subscriptions (PSUBSCRIBE), for publishers whose channel names cannot
+        # be listed in advance (fullon_cache's per-symbol ticker channels).
+        self._patterns: dict[str, set[Listener]] = {}
+        self._pconfirmed: dict[str, asyncio.Future[None]] = {}
         self._confirmed: dict[str, asyncio.Future[None]] = {}
         self._reconnect_callbacks: list[ReconnectCallback] = []
         self._client: aioredis.Redis | None = None
@@ -103,6 +107,52 @@ class Hub:
                 async with self._lock:
                     await self._pubsub.unsubscribe(self._prefix + channel)
 
+    async def psubscribe(
+        self, pattern: str, listener: Listener, timeout: float = 5.0  # noqa: ASYNC109
+    ) -> None:
+        """Like ``subscribe`` for a glob pattern; the listener gets each matching channel."""
+        listeners = self._patterns.setdefault(pattern, set())
+        listeners.add(listener)
+        if len(listeners) > 1 and pattern not in self._pconfirmed:
+            return
+        if pattern in self._pconfirmed:
+            await asyncio.wait_for(asyncio.shield(self._pconfirmed[pattern]), timeout)
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pconfirmed[pattern] = future
+        try:
+            await asyncio.wait_for(self._connected.wait(), timeout)
+            async with self._lock:
+                await self._pubsub.psubscribe(self._prefix_pattern(pattern))
+            await asyncio.wait_for(asyncio.shield(future), timeout)
+        except BaseException:
+            self._pdiscard(pattern, listener)
+            raise
+        finally:
+            if self._pconfirmed.get(pattern) is future:
+                del self._pconfirmed[pattern]
+
+    async def punsubscribe(self, pattern: str, listener: Listener) -> None:
+        if self._pdiscard(pattern, listener) and self._connected.is_set():
+            with contextlib.suppress(RedisError, OSError):
+                async with self._lock:
+                    await self._pubsub.punsubscribe(self._prefix_pattern(pattern))
+
+    def _prefix_pattern(self, pattern: str) -> str:
+        from fullon_gateway.stream.names import glob_escape
+
+        return glob_escape(self._prefix) + pattern
+
+    def _pdiscard(self, pattern: str, listener: Listener) -> bool:
+        listeners = self._patterns.get(pattern)
+        if listeners is None:
+            return False
+        listeners.discard(listener)
+        if listeners:
+            return False
+        del self._patterns[pattern]
+        return True
+
     def _discard(self, channel: str, listener: Listener) -> bool:
         """Remove a listener; True when the channel has none left."""
         listeners = self._listeners.get(channel)
@@ -113,6 +163,10 @@ class Hub:
             return False
         del self._listeners[channel]
         return True
+
+    def _unprefix_pattern(self, pattern: str) -> str:
+        escaped = self._prefix_pattern("")
+        return pattern[len(escaped):] if pattern.startswith(escaped) else pattern
 
     # -- the reader ------------------------------------------------------------------
     async def _connect(self) -> None:
@@ -125,6 +179,8 @@ class Hub:
         # A control channel keeps the connection subscribed (and readable) even when
         # no stream wants anything yet.
         await self._pubsub.subscribe(self._prefix + "gateway:hub", *channels)
+        if self._patterns:
+            await self._pubsub.psubscribe(*(self._prefix_pattern(p) for p in self._patterns))
 
     async def _close_connection(self) -> None:
         self._connected.clear()
@@ -184,6 +240,19 @@ class Hub:
                         listener(channel, msg["data"])
                     except Exception:
                         log.exception("hub listener failed on %s", channel)
+            elif kind == "pmessage":
+                pattern = msg["pattern"].decode()
+                channel = msg["channel"].decode()[prefix_len:]
+                self.messages += 1
+                for listener in tuple(self._patterns.get(self._unprefix_pattern(pattern), ())):
+                    try:
+                        listener(channel, msg["data"])
+                    except Exception:
+                        log.exception("hub listener failed on %s", channel)
+            elif kind == "psubscribe":
+                future = self._pconfirmed.get(self._unprefix_pattern(msg["channel"].decode()))
+                if future is not None and not future.done():
+                    future.set_result(None)
             elif kind == "subscribe":
                 channel = msg["channel"].decode()[prefix_len:]
                 future = self._confirmed.get(channel)

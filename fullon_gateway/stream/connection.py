@@ -1,0 +1,187 @@
+"""One WebSocket: a bounded outgoing queue drained by one writer task.
+
+Nothing ever awaits a send on behalf of another socket: the fan-out calls
+``enqueue`` (synchronous, O(1)) and this socket's writer sends when the socket can
+take it. What happens when the client cannot keep up depends on the data:
+
+- market data (tickers, ohlcv, process) is conflated: a newer value for the same key
+  replaces the unsent older one (the old slot is blanked and the new one appended, so
+  seq still only grows on the wire);
+- everything else is never dropped: once more than ``ws_queue_limit`` frames wait,
+  the socket is closed 1013 ``slow consumer`` and the client resumes with ``since``.
+
+With ``?batch=1`` the writer sends everything queued as one JSON array frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import WSMsgType, web
+
+from fullon_gateway.auth.identity import Caller
+from fullon_gateway.metrics import Metrics
+
+if TYPE_CHECKING:
+    from fullon_gateway.stream.fanout import Subscription
+
+log = logging.getLogger(__name__)
+
+SLOW_CONSUMER = 1013
+_MAX_BATCH = 512
+_CLOSE_TIMEOUT = 5.0
+
+
+class Connection:
+    """Implements registry.LiveSocket: user_id, session_id, api_key_id, close_with."""
+
+    def __init__(self, ws: web.WebSocketResponse, metrics: Metrics, queue_limit: int,
+                 batch: bool, label: str = "") -> None:
+        self.ws = ws
+        self.metrics = metrics
+        self.queue_limit = queue_limit
+        self.batch = batch
+        self.label = label  # the path's connection_id: a label for logs, never shared state
+        self.caller: Caller | None = None
+        self.user_id: int | None = None
+        self.session_id: object | None = None
+        self.api_key_id: int | None = None
+        self.subs: dict[str, Subscription] = {}
+        self.closing = False
+        self.close_code: int | None = None
+        # Each slot is [frame or None when conflated away, publish ts, conflation key,
+        # stream label for metrics].
+        self._queue: collections.deque[list[Any]] = collections.deque()
+        self._pending: dict[Any, list[Any]] = {}
+        self._live = 0
+        self._wake = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self._reader_task: asyncio.Task[Any] | None = None
+        self._close_task: asyncio.Task[None] | None = None
+
+    def set_caller(self, caller: Caller) -> None:
+        self.caller = caller
+        self.user_id = caller.user_id
+        self.session_id = caller.session_id
+        self.api_key_id = caller.api_key_id
+
+    # -- queue ---------------------------------------------------------------------
+    def enqueue(self, frame: bytes, ckey: Any = None, ts: float | None = None,
+                stream: str = "reply") -> None:
+        """Queue a frame; ``ckey`` set means a newer frame with that key replaces it."""
+        if self.closing:
+            return
+        slot = [frame, ts, ckey, stream]
+        if ckey is not None:
+            old = self._pending.get(ckey)
+            if old is not None:
+                old[0] = None
+                self._live -= 1
+                self.metrics.conflated.labels(stream).inc()
+            self._pending[ckey] = slot
+        self._queue.append(slot)
+        self._live += 1
+        if self._live > self.queue_limit:
+            self._slow_consumer()
+            return
+        self._wake.set()
+
+    @property
+    def queued(self) -> int:
+        return self._live
+
+    def _slow_consumer(self) -> None:
+        streams = collections.Counter(s[3] for s in self._queue if s[0] is not None)
+        for stream, count in streams.items():
+            self.metrics.dropped.labels(stream).inc(count)
+        self.metrics.slow_closes.inc()
+        log.info("closing slow consumer %s (user %s, %d queued)", self.label, self.user_id,
+                 self._live)
+        self._queue.clear()
+        self._pending.clear()
+        self._live = 0
+        self.close_soon(SLOW_CONSUMER, "slow consumer")
+
+    # -- writer --------------------------------------------------------------------
+    def start(self) -> None:
+        self._reader_task = asyncio.current_task()
+        self._writer = asyncio.create_task(self._write_loop(), name=f"ws-writer-{self.label}")
+
+    async def _write_loop(self) -> None:
+        q, ws = self._queue, self.ws
+        text = WSMsgType.TEXT
+        try:
+            while True:
+                if not q:
+                    self._wake.clear()
+                    await self._wake.wait()
+                    continue
+                if self.batch and self._live > 1:
+                    frames: list[bytes] = []
+                    ts = None
+                    while q and len(frames) < _MAX_BATCH:
+                        slot = self._take(q.popleft())
+                        if slot is not None:
+                            frames.append(slot[0])
+                            ts = ts or slot[1]
+                    if not frames:
+                        continue
+                    data = frames[0] if len(frames) == 1 else b"[" + b",".join(frames) + b"]"
+                    await ws.send_frame(data, text)
+                    if ts is not None:
+                        self._observe(ts)
+                    continue
+                slot = self._take(q.popleft())
+                if slot is None:
+                    continue
+                await ws.send_frame(slot[0], text)
+                if slot[1] is not None:
+                    self._observe(slot[1])
+        except (ConnectionError, RuntimeError) as exc:
+            # The peer went away mid-send; the reader notices and cleans up.
+            log.debug("writer of %s stopped: %r", self.label, exc)
+
+    def _take(self, slot: list[Any]) -> list[Any] | None:
+        if slot[0] is None:
+            return None
+        self._live -= 1
+        ckey = slot[2]
+        if ckey is not None and self._pending.get(ckey) is slot:
+            del self._pending[ckey]
+        return slot
+
+    def _observe(self, ts_ms: float) -> None:
+        self.metrics.publish_to_send.observe(max(0.0, time.time() - ts_ms / 1000))
+
+    # -- closing -------------------------------------------------------------------
+    def close_soon(self, code: int, reason: str) -> None:
+        if self._close_task is None:
+            self._close_task = asyncio.get_running_loop().create_task(
+                self.close_with(code, reason))
+
+    async def close_with(self, code: int, reason: str) -> None:
+        """Close with ``code``/``reason``; the reader loop then ends and cleans up."""
+        if self.closing:
+            return
+        self.closing = True
+        self.close_code = code
+        await self.stop_writer()
+        try:
+            await asyncio.wait_for(self.ws.close(code=code, message=reason.encode()),
+                                   _CLOSE_TIMEOUT)
+        except (TimeoutError, ConnectionError, RuntimeError):
+            # A peer that reads nothing never takes the close frame: stop its handler.
+            if self._reader_task is not None and not self._reader_task.done():
+                self._reader_task.cancel()
+
+    async def stop_writer(self) -> None:
+        if self._writer is not None and self._writer is not asyncio.current_task():
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+            self._writer = None

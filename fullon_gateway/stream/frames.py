@@ -1,0 +1,86 @@
+"""Wire frames, built from bytes so a change is encoded once for every socket.
+
+A change frame is ``{"action": "<stream>_update", "request_id", "stream_key", "seq",
+"result"}``. Its head (action, request_id, stream_key) is fixed per subscription and
+pre-encoded once; its tail (seq and result) is built once per change by the fan-out
+and shared by every socket. Sending a change to a socket is one bytes concatenation.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from fullon_gateway import jsonutil
+
+_DATA_MARK = b',"data":'
+
+
+class Change(NamedTuple):
+    seq: int | None
+    prev: int
+    key: str | None
+    data: dict[str, Any]
+    ts: float | None  # publisher time, epoch ms
+    tail: bytes
+
+
+def parse_change(raw: bytes) -> Change:
+    """A publisher message (see publish.py) -> Change; ValueError when malformed.
+
+    ``data`` is the message's last member: its JSON text is reused as the result
+    without re-encoding (the members before it are short and cannot contain the mark,
+    since a quote inside a JSON string is always escaped).
+    """
+    msg = jsonutil.loads(raw)
+    if not isinstance(msg, dict) or not isinstance(msg.get("data"), dict):
+        raise ValueError("not a gateway change")
+    seq = int(msg["seq"])
+    data_raw = raw[raw.index(_DATA_MARK) + len(_DATA_MARK):raw.rindex(b"}")]
+    tail = b'"seq":%d,"result":%s}' % (seq, data_raw)
+    return Change(seq, int(msg.get("prev") or 0), msg.get("key"), msg["data"],
+                  msg.get("ts"), tail)
+
+
+def legacy_ticker(channel: str, raw: bytes) -> Change:
+    """fullon_cache ``set_ticker`` message (Tick JSON on ticker_updates:{ex}:{symbol}).
+
+    It carries no seq (it never went through the publisher), so the frame says
+    ``"seq": null``; its value is in the snapshot hash, never in the history.
+    """
+    _, exchange, symbol = channel.split(":", 2)
+    tick = jsonutil.loads(raw)
+    if not isinstance(tick, dict):
+        raise ValueError("ticker is not an object")
+    data = {**tick, "exchange": exchange, "symbol": symbol}
+    return Change(None, 0, symbol, data, None,
+                  b'"seq":null,"result":' + jsonutil.dumps(data) + b"}")
+
+
+def head(stream: str, request_id: Any, stream_key: str) -> bytes:
+    return (b'{"action":' + jsonutil.dumps(stream + "_update") + b',"request_id":'
+            + jsonutil.dumps(request_id) + b',"stream_key":' + jsonutil.dumps(stream_key)
+            + b",")
+
+
+def reply(request_id: Any, action: str, result: Any) -> bytes:
+    return jsonutil.dumps({"request_id": request_id, "action": action, "success": True,
+                           "result": result})
+
+
+def error(request_id: Any, action: str | None, code: str, message: str) -> bytes:
+    return jsonutil.dumps({"request_id": request_id, "action": action, "success": False,
+                           "error_code": code, "error": message})
+
+
+def snapshot(stream: str, request_id: Any, stream_key: str, seq: int,
+             result: dict[str, Any], recovered: bool | None) -> bytes:
+    body: dict[str, Any] = {"action": stream + "_update", "request_id": request_id,
+                            "stream_key": stream_key, "seq": seq, "snapshot": True}
+    if recovered is not None:
+        body["recovered"] = recovered
+    body["result"] = result
+    return jsonutil.dumps(body)
+
+
+def notice(action: str, **fields: Any) -> bytes:
+    return jsonutil.dumps({"action": action, **fields})

@@ -1,0 +1,98 @@
+"""Every Redis key and channel name the streams use, in one place (docs/streams.md).
+
+Names are WITHOUT ``settings.redis_prefix``: the hub adds it for channels, the
+publisher and the snapshot reader add it for keys. Snapshot keys are fullon_cache's
+own names so that fullon services and the gateway read the same state.
+
+A *unit* is the smallest thing that has its own history and channel: one exchange's
+tickers, one symbol's trades, one bar series, one exchange account's orders or
+balances, one bot, the process registry. A subscription covers one or more units.
+"""
+
+from __future__ import annotations
+
+SEQ_COUNTER = "gateway:seq"  # string: the global sequence (see publish.py)
+PROCESS_TYPES = "process_types"  # set of process types that have a process:{type} hash
+
+
+def unit_channel(unit: str) -> str:
+    """The pub/sub channel the publisher announces a unit's changes on."""
+    return f"stream:{unit}"
+
+
+def history_key(unit: str) -> str:
+    """The bounded Redis Stream holding a unit's recent changes (entry id = seq-0)."""
+    return f"history:{unit}"
+
+
+def legacy_ticker_channel(exchange: str, symbol: str) -> str:
+    """fullon_cache ``set_ticker`` publishes the Tick JSON here, without a seq."""
+    return f"ticker_updates:{exchange}:{symbol}"
+
+
+def legacy_ticker_pattern(exchange: str) -> str:
+    return f"ticker_updates:{glob_escape(exchange)}:*"
+
+
+def glob_escape(text: str) -> str:
+    """Escape Redis glob characters so a name is matched literally in a pattern."""
+    out = []
+    for ch in text:
+        if ch in "*?[]\\":
+            out.append("\\")
+        out.append(ch)
+    return "".join(out)
+
+
+# -- units -----------------------------------------------------------------------------
+def tickers_unit(exchange: str) -> str:
+    return f"tickers:{exchange}"
+
+
+def trades_unit(exchange: str, symbol: str) -> str:
+    return f"trades:{exchange}:{symbol}"
+
+
+def ohlcv_unit(exchange: str, symbol: str, timeframe: str) -> str:
+    return f"ohlcv:{exchange}:{symbol}:{timeframe}"
+
+
+def orders_unit(ex_id: int) -> str:
+    return f"orders:{ex_id}"
+
+
+def accounts_unit(ex_id: int) -> str:
+    return f"accounts:{ex_id}"
+
+
+def bots_unit(bot_id: int) -> str:
+    return f"bots:{bot_id}"
+
+
+PROCESS_UNIT = "process"
+
+
+# -- snapshot keys (fullon_cache names) -----------------------------------------------
+def tickers_key(exchange: str) -> str:
+    """Hash: field symbol -> Tick JSON."""
+    return f"tickers:{exchange}"
+
+
+def ohlcv_key(exchange: str, symbol: str, timeframe: str) -> str:
+    """Sorted set: score bar timestamp (ms) -> bar JSON; newest ``bars_kept`` kept."""
+    return f"ohlcv:{exchange}:{symbol}:{timeframe}"
+
+
+def order_status_key(ex_id: int) -> str:
+    """Hash: field order id -> order JSON."""
+    return f"order_status:{ex_id}"
+
+
+ACCOUNTS_KEY = "accounts"  # hash: field ex_id -> balances JSON
+POSITIONS_KEY = "account_positions"  # hash: field ex_id -> positions JSON
+BOT_STATUS_KEY = "bot_status"  # hash: field bot_id -> status JSON
+
+
+def process_key(process_type: str) -> str:
+    """Hash: field process id -> process JSON (with its heartbeat time)."""
+    return f"process:{process_type}"

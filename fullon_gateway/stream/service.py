@@ -1,0 +1,277 @@
+"""The streams of one gateway process: subscribe, sync (snapshot or replay), resync.
+
+Gapless subscribe, the invariant everything here protects:
+1. attach the subscription to its channels with a buffer (Redis confirmed the
+   SUBSCRIBE, so every later publish reaches the buffer);
+2. read the current state and the global seq ``G`` in one MULTI (atomic with the
+   publisher's script): everything published up to ``G`` is in what we read, and
+   everything published after it has a seq > ``G`` and is in the buffer;
+3. queue ack + snapshot (or the replay), then the buffered changes with seq > ``G``,
+   and switch the subscription to live - all without awaiting in between.
+The same routine resyncs every subscription after the hub reconnected to Redis, and
+a subscription whose units changed because ownership changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from fullon_gateway.auth.identity import Caller
+from fullon_gateway.metrics import Metrics
+from fullon_gateway.settings import Settings
+from fullon_gateway.stream import frames, names
+from fullon_gateway.stream.access import Ownership
+from fullon_gateway.stream.connection import Connection
+from fullon_gateway.stream.fanout import Fanout, Subscription
+from fullon_gateway.stream.hub import Hub
+from fullon_gateway.stream.streams import (
+    PRIVATE,
+    AccessError,
+    Target,
+    build_snapshot,
+    queue_snapshot,
+    resolve,
+)
+
+log = logging.getLogger(__name__)
+
+# The process registry's snapshot: the types set says which process:{type} hashes
+# exist; reading them inside Redis keeps the read atomic with the global seq.
+_PROCESS_SNAPSHOT = """
+local out = {redis.call('GET', KEYS[1]) or '0'}
+for _, t in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  for _, v in ipairs(redis.call('HVALS', ARGV[1] .. t)) do out[#out + 1] = v end
+end
+return out
+"""
+
+
+class StreamService:
+    def __init__(self, settings: Settings, redis: aioredis.Redis, hub: Hub,
+                 db: asyncpg.Pool, metrics: Metrics) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.prefix = settings.redis_prefix
+        self.metrics = metrics
+        self.fanout = Fanout(hub, metrics)
+        self.ownership = Ownership(db)
+        self.connections: set[Connection] = set()
+        self._process_script = redis.register_script(_PROCESS_SNAPSHOT)
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # -- reading state --------------------------------------------------------------
+    async def read_snapshot(self, t: Target) -> tuple[int, dict[str, Any]]:
+        """(global seq G, snapshot result) read atomically."""
+        p = self.prefix
+        if t.stream == "process":
+            out = await self._process_script(
+                keys=[p + names.SEQ_COUNTER, p + names.PROCESS_TYPES],
+                args=[p + names.process_key("")])
+            return int(out[0]), build_snapshot(t, list(out[1:]))
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.get(p + names.SEQ_COUNTER)
+            queue_snapshot(pipe, t, p)
+            res = await pipe.execute()
+        return int(res[0] or 0), build_snapshot(t, res[1:])
+
+    async def read_replay(self, t: Target, since: int) -> tuple[int, list[frames.Change]] | None:
+        """(G, changes after ``since``) if history still covers the gap, else None."""
+        p = self.prefix
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.get(p + names.SEQ_COUNTER)
+            for unit in t.units:
+                pipe.exists(p + names.history_key(unit))
+                pipe.xrange(p + names.history_key(unit), min=f"{since + 1}-0")
+            res = await pipe.execute()
+        g = int(res[0] or 0)
+        if since > g:  # a seq from before Redis lost its data, or invented
+            return None
+        changes: list[frames.Change] = []
+        for i in range(len(t.units)):
+            exists, entries = res[1 + 2 * i], res[2 + 2 * i]
+            if not exists:
+                return None  # history lost (Redis restarted) or never written
+            if entries:
+                first = frames.parse_change(entries[0][1][b"m"])
+                if first.prev > since:
+                    return None  # trimmed: changes between since and first are gone
+                changes.append(first)
+                changes.extend(frames.parse_change(e[1][b"m"]) for e in entries[1:])
+        changes.sort(key=lambda c: c.seq or 0)
+        return g, changes
+
+    # -- subscriptions --------------------------------------------------------------
+    async def _attach(self, sub: Subscription) -> None:
+        t = sub.target
+        for channel in t.channels:
+            await self.fanout.add(channel, sub)
+        for pattern in t.patterns:
+            await self.fanout.add(pattern, sub, pattern=True)
+
+    async def _detach(self, sub: Subscription) -> None:
+        t = sub.target
+        for channel in t.channels:
+            await self.fanout.remove(channel, sub)
+        for pattern in t.patterns:
+            await self.fanout.remove(pattern, sub, pattern=True)
+
+    async def sync(self, sub: Subscription, since: int | None, ack: bytes | None = None,
+                   ack_result: dict[str, Any] | None = None, action: str = "") -> None:
+        """Steps 2 and 3 of the invariant above (the subscription is attached)."""
+        t = sub.target
+        if sub.buffer is None:
+            sub.buffer = []
+        try:
+            replay = await self.read_replay(t, since) if since is not None else None
+            snap = None if replay is not None else await self.read_snapshot(t)
+        except BaseException:
+            sub.buffer = None
+            raise
+        conn = sub.conn
+        if not sub.active or conn.closing:
+            sub.buffer = None
+            return
+        # -- from here on, no await: the order on the queue is the order on the wire --
+        recovered = None if since is None else replay is not None
+        if ack_result is not None:
+            if recovered is not None:
+                ack_result["recovered"] = recovered
+            conn.enqueue(frames.reply(sub.request_id, action, ack_result))
+        if replay is not None:
+            g, changes = replay
+            for change in changes:
+                sub.send_replayed(change)
+        else:
+            assert snap is not None
+            g, result = snap
+            conn.enqueue(frames.snapshot(t.stream, sub.request_id, t.stream_key, g, result,
+                                         recovered), stream=t.stream)
+        sub.last_seq = max(sub.last_seq or 0, g)
+        buffered, sub.buffer = sub.buffer, None
+        for change in buffered:
+            if change.seq is None or change.seq > g:
+                sub.deliver(change)
+
+    async def subscribe(self, conn: Connection, stream: str, params: dict[str, Any],
+                        request_id: Any, action: str) -> None:
+        """Resolve, attach, sync; the ack and the snapshot/replay go on conn's queue."""
+        assert conn.caller is not None
+        since = params.get("since")
+        target = await resolve(stream, params, conn.caller, self.ownership)
+        if target.stream_key in conn.subs:
+            conn.enqueue(frames.reply(request_id, action,
+                                      {"stream_key": target.stream_key, "already": True}))
+            return
+        if len(conn.subs) >= self.settings.ws_max_subscriptions:
+            raise AccessError("SUBSCRIPTION_LIMIT",
+                              f"at most {self.settings.ws_max_subscriptions} subscriptions "
+                              "per socket")
+        sub = Subscription(conn, target, request_id)
+        sub.buffer = []
+        conn.subs[target.stream_key] = sub
+        self.metrics.subscriptions.labels(stream).inc()
+        try:
+            await self._attach(sub)
+            await self.sync(sub, since, ack_result={"stream_key": target.stream_key},
+                            action=action)
+        except BaseException:
+            await self.unsubscribe(conn, target.stream_key)
+            raise
+
+    async def unsubscribe(self, conn: Connection, stream_key: str) -> bool:
+        sub = conn.subs.pop(stream_key, None)
+        if sub is None:
+            return False
+        sub.active = False
+        self.metrics.subscriptions.labels(sub.stream).dec()
+        await self._detach(sub)
+        return True
+
+    async def drop_connection(self, conn: Connection) -> None:
+        self.connections.discard(conn)
+        for key in list(conn.subs):
+            await self.unsubscribe(conn, key)
+
+    async def read_once(self, stream: str, params: dict[str, Any], caller: Caller) -> Any:
+        """The current state without subscribing (the fullon ``get_*`` actions)."""
+        target = await resolve(stream, params, caller, self.ownership)
+        _g, result = await self.read_snapshot(target)
+        return result
+
+    # -- resync -------------------------------------------------------------------------
+    async def resync_all(self) -> None:
+        """After the hub reconnected: every subscription may have missed changes."""
+        subs = [s for c in list(self.connections) for s in list(c.subs.values())
+                if s.active and s.buffer is None]
+        sem = asyncio.Semaphore(32)
+
+        async def one(sub: Subscription) -> None:
+            async with sem:
+                try:
+                    await self.sync(sub, sub.last_seq)
+                except Exception as exc:  # Redis flapping again: the next reconnect retries
+                    log.warning("resync of %s failed: %r", sub.target.stream_key, exc)
+
+        await asyncio.gather(*(one(s) for s in subs))
+
+    def on_revocation(self, kind: str, ident: Any) -> None:
+        """AuthService listener: ownership changes re-check private subscriptions."""
+        if kind != "ownership":
+            return
+        self.ownership.invalidate(ident)
+        task = asyncio.get_running_loop().create_task(self.refresh_access(ident))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def refresh_access(self, user_id: int) -> None:
+        """Re-resolve the private subscriptions of ``user_id`` (and of admins).
+
+        A subscription whose named account/bot is no longer the caller's is ended
+        (``subscription_ended``); an "all of mine" subscription whose set of units
+        changed is re-attached and gets a fresh snapshot.
+        """
+        for conn in list(self.connections):
+            caller = conn.caller
+            if caller is None or not (caller.user_id == user_id or caller.is_admin):
+                continue
+            for key, sub in list(conn.subs.items()):
+                if sub.stream not in PRIVATE or not sub.active:
+                    continue
+                t = sub.target
+                try:
+                    fresh = await resolve(t.stream, t.request, caller, self.ownership)
+                except AccessError:
+                    await self.unsubscribe(conn, key)
+                    conn.enqueue(frames.notice("subscription_ended", stream_key=key,
+                                               reason="access revoked"))
+                    continue
+                if fresh.units == t.units:
+                    continue
+                sub.buffer = []
+                await self._detach(sub)
+                sub.target = fresh
+                await self._attach(sub)
+                await self.sync(sub, None)
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+
+async def streams_ctx(app: Any) -> Any:
+    """cleanup_ctx: the process's StreamService, wired to the hub and to revocations."""
+    from fullon_gateway.keys import AUTH, DB, HUB, METRICS, REDIS, SETTINGS, STREAMS
+
+    service = StreamService(app[SETTINGS], app[REDIS], app[HUB], app[DB], app[METRICS])
+    app[STREAMS] = service
+    app[HUB].on_reconnect(service.resync_all)
+    app[AUTH].add_revocation_listener(service.on_revocation)
+    yield
+    await service.stop()
