@@ -49,9 +49,15 @@ async def request(ws: Any, action: str, params: dict[str, Any] | None = None,
 
 async def subscribe(ws: Any, params: dict[str, Any], request_id: Any = "s1",
                     action: str = "subscribe") -> tuple[dict[str, Any], dict[str, Any]]:
-    """Subscribe; returns (ack, snapshot frame) and asserts both arrived in order."""
+    """Subscribe; returns (ack, snapshot frame) and asserts the snapshot follows the ack.
+
+    Frames of the socket's other subscriptions that arrive before the ack are skipped.
+    """
     await ws.send_json({"action": action, "request_id": request_id, "params": params})
-    ack = await recv(ws)
+    while True:
+        ack = await recv(ws)
+        if isinstance(ack, dict) and "success" in ack and ack.get("request_id") == request_id:
+            break
     assert ack["success"] is True, ack
     snap = await recv(ws)
     assert snap.get("snapshot") is True, snap
