@@ -63,6 +63,9 @@ class StreamService:
         self.connections: set[Connection] = set()
         self._process_script = redis.register_script(_PROCESS_SNAPSHOT)
         self._tasks: set[asyncio.Task[Any]] = set()
+        # One ownership refresh at a time: two announcements in a row must not both
+        # re-attach the same subscription.
+        self._refresh_lock = asyncio.Lock()
 
     # -- reading state --------------------------------------------------------------
     async def read_snapshot(self, t: Target) -> tuple[int, dict[str, Any]]:
