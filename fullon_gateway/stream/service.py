@@ -49,6 +49,7 @@ for _, t in ipairs(redis.call('SMEMBERS', KEYS[2])) do
 end
 return out
 """
+_RESYNC_ATTEMPTS = 6
 
 
 class StreamService:
@@ -152,7 +153,10 @@ class StreamService:
         else:
             assert snap is not None
             g, result = snap
-            conn.enqueue(frames.snapshot(t.stream, sub.request_id, t.stream_key, g, result,
+            # After Redis lost its data the counter is gone (g = 0) until the next
+            # publish restarts it from the clock; never show the client a smaller seq.
+            shown = max(g, sub.last_seq or 0)
+            conn.enqueue(frames.snapshot(t.stream, sub.request_id, t.stream_key, shown, result,
                                          recovered), stream=t.stream)
         sub.last_seq = max(sub.last_seq or 0, g)
         buffered, sub.buffer = sub.buffer, None
@@ -214,11 +218,19 @@ class StreamService:
         sem = asyncio.Semaphore(32)
 
         async def one(sub: Subscription) -> None:
+            # The shared client's pooled connections died with the old server: the first
+            # command on each may fail before the pool reconnects, so retry a few times.
             async with sem:
-                try:
-                    await self.sync(sub, sub.last_seq)
-                except Exception as exc:  # Redis flapping again: the next reconnect retries
-                    log.warning("resync of %s failed: %r", sub.target.stream_key, exc)
+                for attempt in range(_RESYNC_ATTEMPTS):
+                    if not sub.active:
+                        return
+                    try:
+                        await self.sync(sub, sub.last_seq if sub.last_seq else None)
+                        return
+                    except (aioredis.RedisError, OSError) as exc:
+                        log.warning("resync of %s failed (attempt %d): %r",
+                                    sub.target.stream_key, attempt + 1, exc)
+                        await asyncio.sleep(0.1 * 2 ** attempt)
 
         await asyncio.gather(*(one(s) for s in subs))
 
