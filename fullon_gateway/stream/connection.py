@@ -132,16 +132,16 @@ class Connection:
                     if not frames:
                         continue
                     data = frames[0] if len(frames) == 1 else b"[" + b",".join(frames) + b"]"
-                    await ws.send_frame(data, text)
                     if ts is not None:
                         self._observe(ts)
+                    await ws.send_frame(data, text)
                     continue
                 slot = self._take(q.popleft())
                 if slot is None:
                     continue
-                await ws.send_frame(slot[0], text)
                 if slot[1] is not None:
                     self._observe(slot[1])
+                await ws.send_frame(slot[0], text)
         except (ConnectionError, RuntimeError) as exc:
             # The peer went away mid-send; the reader notices and cleans up.
             log.debug("writer of %s stopped: %r", self.label, exc)
