@@ -10,7 +10,7 @@ import pytest
 
 from fullon_gateway.auth.tokens import TokenCodec
 from fullon_gateway.keys import AUTH, DB, SETTINGS
-from stream_support import closed, connect, publisher, recv, request, subscribe
+from tests.stream_support import closed, connect, publisher, recv, request, subscribe
 
 # auth/middleware.py stores the caller under a str request key, which aiohttp 3.14 warns
 # about (NotAppKeyWarning, an error under filterwarnings=error); reported to the lead.

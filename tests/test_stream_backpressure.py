@@ -7,7 +7,7 @@ import asyncio
 from aiohttp import WSMsgType
 
 from fullon_gateway.keys import METRICS
-from stream_support import closed, connect, make_exchange, publisher, recv, request, subscribe
+from tests.stream_support import closed, connect, make_exchange, publisher, recv, request, subscribe
 
 BIG = "x" * 40_000  # large frames fill the socket buffers quickly
 

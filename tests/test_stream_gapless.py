@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from stream_support import connect, make_exchange, publisher, recv, request, subscribe
+from tests.stream_support import connect, make_exchange, publisher, recv, request, subscribe
 
 
 async def _race(client, token, ex_id, total):

@@ -6,7 +6,7 @@ import asyncio
 
 from fullon_gateway.embedded import RedisProcess
 from fullon_gateway.keys import AUTH, HUB
-from stream_support import connect, publisher, recv, subscribe
+from tests.stream_support import connect, publisher, recv, subscribe
 
 
 async def test_redis_restart_resyncs_open_subscriptions(app_client, make_settings, tmp_path):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from stream_support import connect, publisher, recv, subscribe
+from tests.stream_support import connect, publisher, recv, subscribe
 
 pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
 
