@@ -15,7 +15,9 @@ also across the units a subscription spans (all of a user's accounts), and it is
 history entry id (``{seq}-0``), so resuming is an ``XRANGE`` from ``since``. When the
 counter is missing (first publish, or Redis lost its data) it restarts from the
 server clock in microseconds: seq keeps growing across a Redis restart without
-persistence, and stays below 2**53 so JavaScript clients read it exactly. Each entry
+persistence, and stays below 2**53 so JavaScript clients read it exactly; the first
+seq of the restarted counter is kept in ``gateway:seq_epoch``, so a reader knows that
+a ``since`` older than it may have lost history with the old data. Each entry
 also carries ``prev``, the unit's previous seq, so a reader can tell "nothing happened"
 from "history was trimmed". docs/streams.md lists every key and channel.
 """
@@ -31,7 +33,8 @@ import redis.asyncio as aioredis
 from fullon_gateway import jsonutil
 from fullon_gateway.stream import names
 
-# KEYS: 1 seq counter, 2 history stream, 3 channel, 4 snapshot key, 5 process types set
+# KEYS: 1 seq counter, 2 history stream, 3 channel, 4 snapshot key, 5 process types set,
+#       6 seq epoch
 # ARGV: 1 mode (hset|zbar|none), 2 field or bar score, 3 snapshot value,
 #       4 message tail (JSON object text without its opening brace), 5 history length,
 #       6 bars kept, 7 process type to remember ('' for none)
@@ -41,6 +44,7 @@ if seq == 1 then
   local t = redis.call('TIME')
   redis.call('SET', KEYS[1], t[1] .. string.format('%06d', tonumber(t[2])))
   seq = redis.call('INCR', KEYS[1])
+  redis.call('SET', KEYS[6], string.format('%d', seq))
 end
 local seq_s = string.format('%d', seq)
 local prev_s = '0'
@@ -85,7 +89,7 @@ class Publisher:
         seq = await self._script(
             keys=[p + names.SEQ_COUNTER, p + names.history_key(unit),
                   p + names.unit_channel(unit), p + (snapshot_key or names.SEQ_COUNTER),
-                  p + names.PROCESS_TYPES],
+                  p + names.PROCESS_TYPES, p + names.SEQ_EPOCH],
             args=[mode, field, snapshot if snapshot is not None else b"", body[1:],
                   self.history_len, BARS_KEPT, process_type],
         )

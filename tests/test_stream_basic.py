@@ -198,3 +198,21 @@ async def test_per_stream_endpoint_and_shared_connection_id(client, make_account
     await ws2.close()
     resp = await client.get("/api/v1/cache/ws/nonsense/1")
     assert resp.status == 404
+
+
+async def test_per_stream_endpoint_implies_the_stream(client, make_account):
+    """On /cache/ws/orders/{id} a subscribe without "stream" means the path's stream, and
+    the fullon alias accepts since."""
+    acct = await make_account()
+    ex_id = await make_exchange(client, acct.user_id)
+    await publisher(client).order(ex_id, {"order_id": "1"})
+    ws = await connect(client, acct.token, path="/api/v1/cache/ws/orders/c1")
+    ack, snap = await subscribe(ws, {"ex_id": ex_id})
+    assert ack["result"]["stream_key"] == f"orders:{ex_id}"
+    await ws.close()
+    ws = await connect(client, acct.token, path="/api/v1/cache/ws/orders/c1")
+    await ws.send_json({"action": "stream_order_queue", "request_id": 5,
+                        "params": {"ex_id": ex_id, "since": snap["seq"]}})
+    ack = await recv(ws)
+    assert ack["success"] and ack["request_id"] == 5 and ack["result"]["recovered"] is True
+    await ws.close()

@@ -129,6 +129,7 @@ async def test_multi_account_subscription_resumes_across_units(client, make_acco
     ex1 = await make_exchange(client, acct.user_id, "one")
     ex2 = await make_exchange(client, acct.user_id, "two")
     pub = publisher(client)
+    await pub.order(ex1, {"order_id": "before", "n": -1})  # the seq counter is running
     ws = await connect(client, acct.token)
     _ack, snap = await subscribe(ws, {"stream": "orders"})
     last = snap["seq"]
@@ -144,4 +145,27 @@ async def test_multi_account_subscription_resumes_across_units(client, make_acco
     frames = [await recv(ws) for _ in range(6)]
     assert [f["seq"] for f in frames] == seqs
     assert [f["result"]["ex_id"] for f in frames] == [ex2, ex1, ex2, ex1, ex2, ex1]
+    await ws.close()
+
+
+async def test_resume_of_a_quiet_stream_is_recovered(client, make_account):
+    """Resuming a stream where nothing happened since `since` (its history is empty) is
+    recovered: true with nothing to replay, not a needless fresh snapshot."""
+    acct = await make_account()
+    ex_quiet = await make_exchange(client, acct.user_id, "quiet")
+    ex_busy = await make_exchange(client, acct.user_id, "busy")
+    pub = publisher(client)
+    await pub.order(ex_busy, {"order_id": "x"})  # the counter exists, the quiet unit is empty
+    ws = await connect(client, acct.token)
+    _ack, snap = await subscribe(ws, {"stream": "orders", "ex_id": ex_quiet})
+    await ws.close()
+    await pub.order(ex_busy, {"order_id": "y"})
+    ws = await connect(client, acct.token)
+    await ws.send_json({"action": "subscribe", "request_id": "r",
+                        "params": {"stream": "orders", "ex_id": ex_quiet, "since": snap["seq"]}})
+    ack = await recv(ws)
+    assert ack["result"]["recovered"] is True
+    seq = await pub.order(ex_quiet, {"order_id": "z"})
+    frame = await recv(ws)
+    assert frame["seq"] == seq and "snapshot" not in frame
     await ws.close()

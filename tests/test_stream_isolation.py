@@ -116,3 +116,20 @@ async def test_ownership_change_is_applied_to_open_subscriptions(client, make_ac
     await subscribe(ws_b, {"stream": "orders", "ex_id": ex_move})
     await ws.close()
     await ws_b.close()
+
+
+async def test_new_account_joins_all_of_mine_subscription(client, make_account):
+    """A filterless orders subscription picks up an account created later (announced as an
+    ownership change): fresh snapshot, then that account's orders."""
+    a = await make_account()
+    ws = await connect(client, a.token)
+    _ack, snap = await subscribe(ws, {"stream": "orders"})
+    assert snap["result"]["orders"] == []
+    ex_id = await make_exchange(client, a.user_id, "later")
+    await client.app[AUTH].announce("ownership", a.user_id)
+    frame = await recv(ws)
+    assert frame["snapshot"] is True and frame["result"]["orders"] == []
+    await publisher(client).order(ex_id, {"order_id": "new"})
+    frame = await recv(ws)
+    assert frame["result"]["order_id"] == "new" and frame["result"]["ex_id"] == ex_id
+    await ws.close()

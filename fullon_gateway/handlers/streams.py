@@ -228,7 +228,12 @@ class _Session:
             if self.only_stream is not None and action.stream not in (None, self.only_stream):
                 raise P.ProtocolError(P.INVALID_OPERATION,
                                       f"this socket carries the {self.only_stream} stream only")
-            params = P.load_params(action, req.params)
+            raw_params = req.params
+            if self.only_stream is not None and req.action == "subscribe" and \
+                    "stream" not in raw_params:
+                # On a per-stream endpoint the stream is implied by the path.
+                raw_params = {**raw_params, "stream": self.only_stream}
+            params = P.load_params(action, raw_params)
             await self._dispatch(conn, action, req, params)
         except (P.ProtocolError, AccessError) as exc:
             conn.enqueue(frames.error(request_id, action_name, exc.code, exc.message))

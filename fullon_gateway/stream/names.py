@@ -12,6 +12,7 @@ balances, one bot, the process registry. A subscription covers one or more units
 from __future__ import annotations
 
 SEQ_COUNTER = "gateway:seq"  # string: the global sequence (see publish.py)
+SEQ_EPOCH = "gateway:seq_epoch"  # string: first seq since the counter (re)started
 PROCESS_TYPES = "process_types"  # set of process types that have a process:{type} hash
 
 

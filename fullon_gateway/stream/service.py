@@ -88,18 +88,20 @@ class StreamService:
         p = self.prefix
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.get(p + names.SEQ_COUNTER)
+            pipe.get(p + names.SEQ_EPOCH)
             for unit in t.units:
-                pipe.exists(p + names.history_key(unit))
                 pipe.xrange(p + names.history_key(unit), min=f"{since + 1}-0")
             res = await pipe.execute()
-        g = int(res[0] or 0)
-        if since > g:  # a seq from before Redis lost its data, or invented
+        g, epoch = int(res[0] or 0), int(res[1] or 0)
+        # since > g: invented, or from before Redis lost its data while nothing has been
+        # published since; since < epoch: from before the counter restarted, so history
+        # written before the restart may be gone.
+        if since > g or since < epoch:
             return None
         changes: list[frames.Change] = []
-        for i in range(len(t.units)):
-            exists, entries = res[1 + 2 * i], res[2 + 2 * i]
-            if not exists:
-                return None  # history lost (Redis restarted) or never written
+        for entries in res[2:]:
+            # No entry after since: nothing happened in that unit (a history is never
+            # trimmed to nothing). Otherwise the first entry's prev must reach back.
             if entries:
                 first = frames.parse_change(entries[0][1][b"m"])
                 if first.prev > since:
