@@ -111,7 +111,8 @@ async def test_ownership_change_is_applied_to_open_subscriptions(client, make_ac
     pub = publisher(client)
     await pub.order(ex_move, {"order_id": "moved"})
     await pub.order(ex_keep, {"order_id": "kept"})
-    assert (await recv(ws))["result"]["order_id"] == "kept"
+    nxt = await recv(ws)
+    assert nxt["result"].get("order_id") == "kept", nxt
     ws_b = await connect(client, b.token)
     await subscribe(ws_b, {"stream": "orders", "ex_id": ex_move})
     await ws.close()

@@ -51,6 +51,10 @@ class Hub:
         self._lock = asyncio.Lock()  # serializes SUBSCRIBE/UNSUBSCRIBE commands
         self.reconnects = 0
         self.messages = 0
+        # Reconnect callbacks run once Redis confirmed every resubscription, so a
+        # resync's snapshot read cannot miss a publish that the new connection missed.
+        self._unconfirmed = 0
+        self._resync_due = False
 
     # -- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -178,6 +182,7 @@ class Hub:
         channels = [self._prefix + c for c in self._listeners]
         # A control channel keeps the connection subscribed (and readable) even when
         # no stream wants anything yet.
+        self._unconfirmed = 1 + len(channels) + len(self._patterns)
         await self._pubsub.subscribe(self._prefix + "gateway:hub", *channels)
         if self._patterns:
             await self._pubsub.psubscribe(*(self._prefix_pattern(p) for p in self._patterns))
@@ -202,8 +207,7 @@ class Hub:
                 if not first:
                     self.reconnects += 1
                     log.warning("redis pub/sub reconnected; resyncing streams")
-                    for callback in list(self._reconnect_callbacks):
-                        asyncio.create_task(callback())  # noqa: RUF006 - fire and forget
+                    self._resync_due = True
                 first = False
                 backoff = 0.1
                 await self._read_forever()
@@ -249,12 +253,19 @@ class Hub:
                         listener(channel, msg["data"])
                     except Exception:
                         log.exception("hub listener failed on %s", channel)
-            elif kind == "psubscribe":
-                future = self._pconfirmed.get(self._unprefix_pattern(msg["channel"].decode()))
-                if future is not None and not future.done():
-                    future.set_result(None)
-            elif kind == "subscribe":
-                channel = msg["channel"].decode()[prefix_len:]
-                future = self._confirmed.get(channel)
-                if future is not None and not future.done():
-                    future.set_result(None)
+            elif kind in ("subscribe", "psubscribe"):
+                self._confirmed_one(kind, msg["channel"].decode())
+
+    def _confirmed_one(self, kind: str, name: str) -> None:
+        if self._unconfirmed > 0:
+            self._unconfirmed -= 1
+            if self._unconfirmed == 0 and self._resync_due:
+                self._resync_due = False
+                for callback in list(self._reconnect_callbacks):
+                    asyncio.create_task(callback())  # noqa: RUF006 - fire and forget
+        if kind == "psubscribe":
+            future = self._pconfirmed.get(self._unprefix_pattern(name))
+        else:
+            future = self._confirmed.get(name[len(self._prefix):])
+        if future is not None and not future.done():
+            future.set_result(None)

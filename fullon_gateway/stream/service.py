@@ -64,6 +64,9 @@ class StreamService:
         self.connections: set[Connection] = set()
         self._process_script = redis.register_script(_PROCESS_SNAPSHOT)
         self._tasks: set[asyncio.Task[Any]] = set()
+        # One ownership refresh at a time: the local announcement and its echo over
+        # Redis must not both re-attach the same subscription.
+        self._refresh_lock = asyncio.Lock()
         # One ownership refresh at a time: two announcements in a row must not both
         # re-attach the same subscription.
         self._refresh_lock = asyncio.Lock()
@@ -252,6 +255,10 @@ class StreamService:
         (``subscription_ended``); an "all of mine" subscription whose set of units
         changed is re-attached and gets a fresh snapshot.
         """
+        async with self._refresh_lock:
+            await self._refresh_access(user_id)
+
+    async def _refresh_access(self, user_id: int) -> None:
         for conn in list(self.connections):
             caller = conn.caller
             if caller is None or not (caller.user_id == user_id or caller.is_admin):
