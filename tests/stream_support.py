@@ -27,19 +27,19 @@ async def connect(client: Any, token: str | None = None, path: str = WS, **query
     return await client.ws_connect(path, params=params, autoclose=False)
 
 
-async def recv(ws: Any, timeout: float = 5.0) -> Any:
+async def recv(ws: Any, wait: float = 10.0) -> Any:
     """The next JSON frame (a list when the server batched several)."""
-    msg = await ws.receive(timeout=timeout)
+    msg = await ws.receive(timeout=wait)
     if msg.type != WSMsgType.TEXT:
         raise AssertionError(f"expected a text frame, got {msg.type} {msg.data!r} {msg.extra!r}")
     return json.loads(msg.data)
 
 
 async def request(ws: Any, action: str, params: dict[str, Any] | None = None,
-                  request_id: Any = "r1", timeout: float = 5.0) -> dict[str, Any]:
+                  request_id: Any = "r1", wait: float = 10.0) -> dict[str, Any]:
     """Send one action and return its reply (skipping stream frames before it)."""
     await ws.send_json({"action": action, "request_id": request_id, "params": params or {}})
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + wait
     while True:
         left = deadline - asyncio.get_running_loop().time()
         frame = await recv(ws, max(left, 0.01))
@@ -64,9 +64,9 @@ async def subscribe(ws: Any, params: dict[str, Any], request_id: Any = "s1",
     return ack, snap
 
 
-async def closed(ws: Any, timeout: float = 5.0) -> tuple[int | None, str]:
+async def closed(ws: Any, wait: float = 10.0) -> tuple[int | None, str]:
     """Read until the server closes; returns (close code, reason)."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + wait
     while True:
         left = deadline - asyncio.get_running_loop().time()
         if left <= 0:

@@ -40,7 +40,7 @@ async def test_market_data_is_conflated_for_a_slow_reader(app_client, make_setti
         await pub.ticker("kraken", "BTC/USD", {"price": i, "pad": BIG})
     prices, seqs = [], []
     while not prices or prices[-1] != total - 1:
-        frame = await recv(ws, timeout=10)
+        frame = await recv(ws, wait=10)
         prices.append(frame["result"]["price"])
         seqs.append(frame["seq"])
     assert len(prices) < total, "nothing was conflated"
@@ -68,7 +68,7 @@ async def test_private_stream_slow_consumer_is_closed_1013(app_client, make_sett
         await pub.order(ex_id, {"order_id": "o", "n": i, "pad": BIG})
         if _metric(client, "gateway_ws_slow_consumer_closes_total") >= 1:
             break
-    assert await closed(ws, timeout=20) == (1013, "slow consumer")
+    assert await closed(ws, wait=20) == (1013, "slow consumer")
     assert _metric(client, "gateway_ws_slow_consumer_closes_total") == 1
     assert _metric(client, "gateway_ws_messages_dropped_total") > 0
 

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from tests.stream_support import connect, make_bot, make_exchange, publisher, recv, request, subscribe
+from tests.stream_support import (
+    connect,
+    make_bot,
+    make_exchange,
+    publisher,
+    recv,
+    request,
+    subscribe,
+)
 
 
 async def test_ticker_snapshot_then_live(client, make_account):

@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from fullon_gateway.keys import AUTH, DB
-from tests.stream_support import connect, make_bot, make_exchange, publisher, recv, request, subscribe
+from tests.stream_support import (
+    connect,
+    make_bot,
+    make_exchange,
+    publisher,
+    recv,
+    request,
+    subscribe,
+)
 
 
 async def test_user_never_receives_another_users_private_data(client, make_account):

@@ -32,7 +32,7 @@ async def test_redis_restart_resyncs_open_subscriptions(app_client, make_setting
         await asyncio.to_thread(proc.stop)
         await asyncio.to_thread(proc.start)  # same port, empty data
 
-        frame = await recv(ws, timeout=15)
+        frame = await recv(ws, wait=15)
         assert frame["snapshot"] is True and frame["recovered"] is False
         assert frame["result"]["tickers"] == []  # Redis came back empty
         assert frame["seq"] >= first_seq
@@ -43,12 +43,12 @@ async def test_redis_restart_resyncs_open_subscriptions(app_client, make_setting
             for _ in range(50):
                 try:
                     return await pub.ticker("kraken", "BTC/USD", {"price": 3})
-                except Exception:  # noqa: BLE001 - connection errors while it reconnects
+                except Exception:
                     await asyncio.sleep(0.1)
             raise AssertionError("could not publish after the restart")
 
         seq = await publish_until_delivered()
-        live = await recv(ws, timeout=10)
+        live = await recv(ws, wait=10)
         assert live["result"]["price"] == 3 and live["seq"] == seq and seq > first_seq
         await ws.close()
     finally:
