@@ -15,7 +15,7 @@ import uuid
 
 from harness import cli, drive, median_of, start_bare, start_gateway
 
-PASSWORD = "bench-password-123"  # noqa: S105
+PASSWORD = "bench-password-123"
 
 
 async def main() -> None:
@@ -32,10 +32,9 @@ async def main() -> None:
         cli(gateway, "create-user", "--email", email, "--password", PASSWORD)
         import aiohttp
 
-        async with aiohttp.ClientSession() as s:
-            async with s.post(gateway.url + "/api/v1/auth/login",
-                              json={"email": email, "password": PASSWORD}) as r:
-                token = (await r.json())["access_token"]
+        async with aiohttp.ClientSession() as s, s.post(gateway.url + "/api/v1/auth/login",
+                          json={"email": email, "password": PASSWORD}) as r:
+            token = (await r.json())["access_token"]
         auth = {"Authorization": f"Bearer {token}"}
         body = {"email": email, "password": PASSWORD}
         bare_runs, verify_runs, login_runs = [], [], []
