@@ -72,3 +72,40 @@ def test_cli_commands(server):
     missing = server.cli("create-api-key", "--email", "nobody@example.com", "--name", "k",
                          check=False)
     assert missing.returncode == 2 and "no user" in missing.stderr
+
+
+def test_sigterm_finishes_in_flight_request(tmp_path, server):
+    """A request being handled when SIGTERM arrives is still answered, new connections
+    are refused, and the process exits 0.
+
+    Password hashing is made slow (~1 s) so the login handler is surely still running
+    when the signal lands."""
+    import signal
+    import socket
+    import urllib.request
+
+    from tests.e2e.conftest import start_server
+
+    env = {**server.env, "FULLON_ARGON2_TIME_COST": "8", "FULLON_ARGON2_MEMORY_KIB": "65536"}
+    srv = start_server(tmp_path, env)
+    host, port = "127.0.0.1", int(srv.url.rsplit(":", 1)[1])
+    body = b'{"email": "nobody@example.com", "password": "wrong-password"}'
+    sock = socket.create_connection((host, port), timeout=20)
+    sock.sendall(
+        b"POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body
+    )
+    # The server answers requests in arrival order of their bytes: once a later request
+    # on a second connection is answered, the login above is being handled.
+    with urllib.request.urlopen(srv.url + "/health/live", timeout=10) as resp:
+        assert resp.status == 200
+    srv.process.send_signal(signal.SIGTERM)
+    reply = b""
+    while chunk := sock.recv(65536):
+        reply += chunk
+    sock.close()
+    assert reply.startswith(b"HTTP/1.1 401"), reply[:200]
+    assert b"invalid_credentials" in reply
+    assert srv.process.wait(20) == 0
+    with pytest.raises(OSError):
+        socket.create_connection((host, port), timeout=1).close()
