@@ -18,6 +18,7 @@ from aiohttp import web
 
 from fullon_gateway.auth.middleware import auth_middleware
 from fullon_gateway.auth.service import AUTH_CHANNEL, AuthService
+from fullon_gateway.dashboard.views import DashboardHandler, setup_templates
 from fullon_gateway.errors import error_middleware
 from fullon_gateway.handlers.api_keys import ApiKeysHandler
 from fullon_gateway.handlers.auth import AuthHandler
@@ -129,6 +130,8 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.extend([_postgres, _redis, _auth_and_hub, streams_ctx])
     app.on_startup.append(_on_startup)
     app.on_shutdown.append(_on_shutdown)
-    for handler in (HealthHandler(), AuthHandler(), ApiKeysHandler(), StreamsHandler()):
+    setup_templates(app)
+    for handler in (HealthHandler(), AuthHandler(), ApiKeysHandler(), DashboardHandler(),
+                    StreamsHandler()):
         app.add_routes(handler.routes())
     return app

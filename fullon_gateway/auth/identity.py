@@ -78,7 +78,7 @@ def requires(scope: str, *, jwt_only: bool = False) -> Callable[[F], F]:
 def requirement_of(view: Any, method: str) -> Requirement:
     declared = getattr(view, _ATTR, None)
     if declared is not None:
-        return declared  # type: ignore[no-any-return]
+        return declared
     return Requirement(scope="read" if method in SAFE_METHODS else "trade")
 
 
@@ -98,8 +98,8 @@ def caller_of(request: web.Request) -> Caller:
     caller = request.get(CALLER)
     if caller is None:  # only reachable if a public view asks; a bug, not a client error
         raise Unauthorized()
-    return caller  # type: ignore[no-any-return]
+    return caller
 
 
 def optional_caller(request: web.Request) -> Caller | None:
-    return request.get(CALLER)  # type: ignore[no-any-return]
+    return request.get(CALLER)
