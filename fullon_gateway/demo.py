@@ -194,3 +194,27 @@ async def run_demo(settings: Settings, stop_event: asyncio.Event) -> dict[str, A
     finally:
         await redis.aclose()
         await pool.close()
+
+
+def attach_demo(app: Any) -> None:
+    """Run the demo inside a serving app (``python -m fullon_gateway demo``).
+
+    Seeds through the app's pool and publishes through the app's Redis client from a
+    background task that starts after the resources and stops before they close.
+    """
+    from fullon_gateway.keys import DB, REDIS, SETTINGS
+
+    async def demo_ctx(app: Any) -> Any:
+        settings = app[SETTINGS]
+        seeded = await seed_demo(app[DB])
+        log.warning("demo running: log in as %s / %s", DEMO_EMAIL, DEMO_PASSWORD)
+        stop = asyncio.Event()
+        publisher = Publisher(app[REDIS], settings.redis_prefix, settings.history_len)
+        task = asyncio.create_task(MarketSimulator(publisher, seeded).run(stop),
+                                   name="demo-simulator")
+        yield
+        stop.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    app.cleanup_ctx.append(demo_ctx)

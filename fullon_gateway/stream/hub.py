@@ -112,7 +112,7 @@ class Hub:
                     await self._pubsub.unsubscribe(self._prefix + channel)
 
     async def psubscribe(
-        self, pattern: str, listener: Listener, timeout: float = 5.0  # noqa: ASYNC109
+        self, pattern: str, listener: Listener, timeout: float = 5.0
     ) -> None:
         """Like ``subscribe`` for a glob pattern; the listener gets each matching channel."""
         listeners = self._patterns.setdefault(pattern, set())
