@@ -144,8 +144,8 @@ async def test_logout_closes_sockets_on_every_process(client, app_client, settin
     await subscribe(ws_there, {"stream": "tickers", "exchange": "kraken"})
     resp = await client.post("/api/v1/auth/logout", headers=acct.headers)
     assert resp.status in (200, 204)
-    assert await closed(ws_here) == (1008, "session revoked")
-    assert await closed(ws_there) == (1008, "session revoked")
+    assert await closed(ws_here, wait=5) == (1008, "session revoked")
+    assert await closed(ws_there, wait=5) == (1008, "session revoked")
 
 
 async def test_deactivated_key_and_disabled_user_close_sockets(client, make_account):
@@ -160,14 +160,14 @@ async def test_deactivated_key_and_disabled_user_close_sockets(client, make_acco
     resp = await client.patch(f"/api/v1/orm/api_keys/{created['id']}/deactivate",
                               headers=acct.headers)
     assert resp.status == 200, await resp.text()
-    assert await closed(ws_key) == (1008, "key revoked")
+    assert await closed(ws_key, wait=5) == (1008, "key revoked")
 
     ws = await connect(client, acct.token)
     await subscribe(ws, {"stream": "tickers", "exchange": "kraken"})
     await client.app[DB].execute("UPDATE users SET is_active = false WHERE user_id = $1",
                                  acct.user_id)
     await client.app[AUTH].announce("user", acct.user_id)
-    assert await closed(ws) == (1008, "user disabled")
+    assert await closed(ws, wait=5) == (1008, "user disabled")
 
 
 async def test_stream_delivery_survives_auth_traffic(client, make_account):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from tests.stream_support import (
+    closed,
     connect,
     make_bot,
     make_exchange,
@@ -224,3 +227,92 @@ async def test_per_stream_endpoint_implies_the_stream(client, make_account):
     ack = await recv(ws)
     assert ack["success"] and ack["request_id"] == 5 and ack["result"]["recovered"] is True
     await ws.close()
+
+
+async def test_more_fullon_get_actions(client, make_account):
+    """get_latest_ohlcv_bars, get_bot_status (one and all), get_order_status lists, and the
+    admin-only process actions answer from the current state."""
+    acct = await make_account()
+    admin = await make_account("admin")
+    ex_id = await make_exchange(client, acct.user_id)
+    bot_id = await make_bot(client, acct.user_id)
+    pub = publisher(client)
+    for minute in range(3):
+        await pub.ohlcv("kraken", "BTC/USD", "1m", {"timestamp": minute * 60_000, "close": minute})
+    await pub.bot_status(bot_id, {"status": "running"})
+    await pub.order(ex_id, {"order_id": "a"})
+    await pub.process("tick", "t1")
+    ws = await connect(client, acct.token)
+    reply = await request(ws, "get_latest_ohlcv_bars", {"exchange": "kraken", "symbol": "BTC/USD",
+                                                        "timeframe": "1m", "count": 2})
+    assert [b["close"] for b in reply["result"]] == [1, 2]
+    reply = await request(ws, "get_bot_status", {"bot_id": bot_id})
+    assert reply["result"]["status"] == "running"
+    reply = await request(ws, "get_bot_status", {})
+    assert len(reply["result"]) == 1
+    reply = await request(ws, "get_order_status", {"ex_id": ex_id})
+    assert [o["order_id"] for o in reply["result"]] == ["a"]
+    reply = await request(ws, "get_order_status", {"ex_id": ex_id, "order_id": "zz"})
+    assert reply["error_code"] == "NOT_FOUND"
+    reply = await request(ws, "get_system_health", {})
+    assert reply["error_code"] == "FORBIDDEN"
+    await ws.send_bytes(b"\x00\x01")
+    assert (await recv(ws))["error_code"] == "MALFORMED_MESSAGE"
+    await ws.close()
+    ws = await connect(client, admin.token)
+    reply = await request(ws, "get_system_health", {})
+    assert reply["result"] == {"status": "ok", "processes": 1, "stale": 0}
+    reply = await request(ws, "get_active_processes", {"process_type": "tick"})
+    assert reply["result"][0]["process_id"] == "t1"
+    _a, snap = await subscribe(ws, {"process_type": "tick"}, action="stream_process_health")
+    assert snap["result"]["processes"][0]["process_id"] == "t1"
+    await pub.process("ohlcv", "o1")  # filtered out
+    await pub.process("tick", "t1", "stopping")
+    assert (await recv(ws))["result"]["status"] == "stopping"
+    await ws.close()
+
+
+async def test_protocol_edge_cases(client, make_account):
+    """Bad request ids, non-object params, a duplicate subscription, comma-separated
+    symbols and a symbol filter all get the documented answers."""
+    acct = await make_account()
+    ws = await connect(client, acct.token)
+    await ws.send_json({"action": "ping", "request_id": True})
+    assert (await recv(ws))["error_code"] == "MALFORMED_MESSAGE"
+    await ws.send_json({"action": "ping", "request_id": "x", "params": [1]})
+    reply = await recv(ws)
+    assert reply["error_code"] == "MALFORMED_MESSAGE" and reply["request_id"] == "x"
+    await ws.send_json({"action": 5})
+    assert (await recv(ws))["error_code"] == "MALFORMED_MESSAGE"
+    ack, _ = await subscribe(ws, {"stream": "tickers", "exchange": "k", "symbols": "B/C,A/B"})
+    assert ack["result"]["stream_key"] == "tickers:k:A/B,B/C"
+    reply = await request(ws, "subscribe", {"stream": "tickers", "exchange": "k",
+                                            "symbols": ["A/B", "B/C"]}, request_id="d")
+    assert reply["result"] == {"stream_key": "tickers:k:A/B,B/C", "already": True}
+    ack, _ = await subscribe(ws, {"stream": "tickers", "exchange": "k", "symbol": "A/B"},
+                             request_id="one")
+    assert ack["result"]["stream_key"] == "tickers:k:A/B"
+    for bad in ({"stream": "tickers", "exchange": "k", "symbols": []},
+                {"stream": "tickers", "exchange": "k", "symbols": ["bad symbol!"]},
+                {"stream": "tickers", "exchange": "k", "symbols": 5},
+                {"stream": "tickers", "exchange": "k*", "symbols": "*"},
+                {"stream": "tickers", "exchange": "k", "symbol": "A/B", "symbols": "*"},
+                {"stream": "nope"}):
+        reply = await request(ws, "subscribe", bad, request_id="bad")
+        assert reply["error_code"] == "INVALID_PARAMS", bad
+    await ws.close()
+
+
+async def test_shutdown_closes_sockets_1001(client, make_account):
+    """Stopping the server closes open stream sockets with 1001."""
+    import aiohttp
+
+    acct = await make_account()
+    async with aiohttp.ClientSession() as session:
+        ws = await session.ws_connect(client.make_url("/api/v1/cache/ws"),
+                                      params={"token": acct.token}, autoclose=False)
+        await subscribe(ws, {"stream": "tickers", "exchange": "kraken"})
+        closing = asyncio.ensure_future(closed(ws))
+        await client.server.close()
+        code, reason = await closing
+        assert code == 1001 and reason == "server shutdown"
