@@ -180,3 +180,20 @@ async def test_stream_delivery_survives_auth_traffic(client, make_account):
     await publisher(client).ticker("kraken", "A/B", {"price": 1})
     assert (await recv(ws))["result"]["price"] == 1
     await ws.close()
+
+
+async def test_api_key_scopes_limit_streams(client, make_account):
+    """A key without the read scope cannot open a stream socket (1008 insufficient scope);
+    an admin's read-only key cannot see the admin-only process stream."""
+    acct = await make_account()
+    admin = await make_account("admin")
+    resp = await client.post("/api/v1/orm/api_keys/me", json={"name": "t", "scopes": ["trade"]},
+                             headers=acct.headers)
+    ws = await connect(client, (await resp.json())["key"])
+    assert await closed(ws) == (1008, "insufficient scope")
+    resp = await client.post("/api/v1/orm/api_keys/me", json={"name": "r", "scopes": ["read"]},
+                             headers=admin.headers)
+    ws = await connect(client, (await resp.json())["key"])
+    reply = await request(ws, "subscribe", {"stream": "process"})
+    assert reply["error_code"] == "FORBIDDEN"
+    await ws.close()

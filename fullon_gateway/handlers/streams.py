@@ -119,6 +119,9 @@ class _Session:
             caller = await self._authenticate(conn)
             if caller is None:
                 return ws
+            if "read" not in caller.scopes:  # streams are reads; a trade-only key is not
+                await conn.close_with(POLICY_VIOLATION, "insufficient scope")
+                return ws
             conn.set_caller(caller)
             self.app[SOCKETS].add(conn)
             self.service.connections.add(conn)
@@ -311,7 +314,7 @@ class _Session:
                 bars = (await svc.read_once("ohlcv", params, caller))["bars"]
                 return bars[-count:]
             case "get_active_processes" | "get_system_health":
-                if not caller.is_admin:
+                if not caller.is_admin or "admin" not in caller.scopes:
                     raise P.ProtocolError(P.FORBIDDEN, "process data is for admins only")
                 procs = await process_list(svc, params.get("process_type"))
                 if name == "get_active_processes":

@@ -98,7 +98,7 @@ async def _resolve(stream: str, params: dict[str, Any], caller: Caller,
         return Target("ohlcv", f"ohlcv:{ex}:{sym}:{tf}", (names.ohlcv_unit(ex, sym, tf),),
                       {"exchange": ex, "symbol": sym, "timeframe": tf})
     if stream == "process":
-        if not caller.is_admin:
+        if not caller.is_admin or "admin" not in caller.scopes:
             raise AccessError("FORBIDDEN", "the process stream is for admins only")
         ptype = params.get("process_type")
         return Target(
