@@ -126,6 +126,8 @@ class Fanout:
             raise
         ready.set_result(None)
         route.ready = None
+        if not route.subs:  # everyone left while the SUBSCRIBE was in flight
+            await self.remove(name, sub, pattern)
 
     async def remove(self, name: str, sub: Subscription, pattern: bool = False) -> None:
         rkey = ("p:" if pattern else "c:") + name

@@ -277,10 +277,18 @@ class StreamService:
                 if fresh.units == t.units:
                     continue
                 sub.buffer = []
-                await self._detach(sub)
-                sub.target = fresh
-                await self._attach(sub)
-                await self.sync(sub, None)
+                try:
+                    await self._detach(sub)
+                    sub.target = fresh
+                    await self._attach(sub)
+                    await self.sync(sub, None)
+                except (aioredis.RedisError, OSError, TimeoutError) as exc:
+                    # Never leave a subscription buffering forever: end it; the client
+                    # subscribes again.
+                    log.warning("re-resolving %s failed: %r", key, exc)
+                    await self.unsubscribe(conn, key)
+                    conn.enqueue(frames.notice("subscription_ended", stream_key=key,
+                                               reason="resync failed"))
 
     async def stop(self) -> None:
         for task in list(self._tasks):
