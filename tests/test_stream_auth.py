@@ -197,3 +197,19 @@ async def test_api_key_scopes_limit_streams(client, make_account):
     reply = await request(ws, "subscribe", {"stream": "process"})
     assert reply["error_code"] == "FORBIDDEN"
     await ws.close()
+
+
+async def test_revocation_without_announcement_still_closes(app_client, make_settings):
+    """If a revocation's Redis announcement is lost, the periodic re-check of each socket's
+    credential still closes it (1008 session revoked) within about a cache TTL."""
+    client = await app_client(make_settings(auth_cache_ttl=0.3, ws_revocation_check=0.1))
+    await client.app[AUTH].create_user("lost@example.com", "pw-pw-pw-pw", "l")
+    resp = await client.post("/api/v1/auth/login",
+                             json={"email": "lost@example.com", "password": "pw-pw-pw-pw"})
+    token = (await resp.json())["access_token"]
+    sid = jwt.decode(token, options={"verify_signature": False})["sid"]
+    ws = await connect(client, token)
+    await subscribe(ws, {"stream": "tickers", "exchange": "kraken"})
+    await client.app[DB].execute("UPDATE sessions SET revoked_at = now() WHERE session_id = $1",
+                                 __import__("uuid").UUID(sid))  # no announcement
+    assert await closed(ws, wait=5) == (1008, "session revoked")

@@ -22,6 +22,7 @@ import redis.asyncio as aioredis
 from aiohttp import WSMsgType, web
 
 from fullon_gateway.auth.identity import Caller, optional_caller, public, requires
+from fullon_gateway.auth.middleware import credential_of
 from fullon_gateway.auth.service import AuthFailure, AuthService
 from fullon_gateway.errors import NotFound, Unavailable
 from fullon_gateway.jsonutil import json_response
@@ -153,10 +154,12 @@ class _Session:
         """The caller from the header, ?token=, or the first message; None = closed."""
         caller = optional_caller(self.request)
         if caller is not None:
+            conn.token = credential_of(self.request)
             return caller
         token = self.request.query.get("token")
         try:
             if token is not None:
+                conn.token = token
                 return await self.auth.authenticate(token)
             return await self._first_message(conn)
         except AuthFailure as exc:
@@ -183,6 +186,7 @@ class _Session:
         if not isinstance(token, str):
             raise AuthFailure("missing token")
         caller = await self.auth.authenticate(token)
+        conn.token = token
         conn.enqueue(frames.reply(req.request_id, "auth", _whoami(caller)))
         return caller
 
@@ -262,7 +266,7 @@ class _Session:
                 raise P.ProtocolError(P.FORBIDDEN, exc.reason) from None
             if caller.user_id != conn.caller.user_id:
                 raise P.ProtocolError(P.FORBIDDEN, "the token belongs to another user")
-            conn.set_caller(caller)
+            conn.set_caller(caller, params["token"])
             conn.enqueue(frames.reply(rid, name, _whoami(caller)))
         elif name == "unsubscribe":
             if not await self.service.unsubscribe(conn, params["stream_key"]):

@@ -51,6 +51,8 @@ class Connection:
         self.user_id: int | None = None
         self.session_id: object | None = None
         self.api_key_id: int | None = None
+        self.token: str | None = None  # the credential, re-checked now and then
+        self.checked_at = time.monotonic()
         self.subs: dict[str, Subscription] = {}
         self.closing = False
         self.close_code: int | None = None
@@ -65,8 +67,11 @@ class Connection:
         self._reader_task: asyncio.Task[Any] | None = None
         self._close_task: asyncio.Task[None] | None = None
 
-    def set_caller(self, caller: Caller) -> None:
+    def set_caller(self, caller: Caller, token: str | None = None) -> None:
         self.caller = caller
+        if token is not None:
+            self.token = token
+        self.checked_at = time.monotonic()
         self.user_id = caller.user_id
         self.session_id = caller.session_id
         self.api_key_id = caller.api_key_id

@@ -15,13 +15,16 @@ a subscription whose units changed because ownership changed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from typing import Any
 
 import asyncpg
 import redis.asyncio as aioredis
 
 from fullon_gateway.auth.identity import Caller
+from fullon_gateway.auth.service import AuthFailure, AuthService
 from fullon_gateway.metrics import Metrics
 from fullon_gateway.settings import Settings
 from fullon_gateway.stream import frames, names
@@ -290,6 +293,34 @@ class StreamService:
                     conn.enqueue(frames.notice("subscription_ended", stream_key=key,
                                                reason="resync failed"))
 
+    async def revalidate_forever(self, auth: AuthService) -> None:
+        """Re-check each socket's credential about every ``auth_cache_ttl`` seconds.
+
+        Revocations normally arrive at once over Redis (app.py closes the sockets); this
+        sweep is the safety net for an announcement lost while Redis was unreachable.
+        Only sockets not checked for a cache TTL are re-checked, a few per sweep, so
+        the cost stays a couple of cached lookups per socket per TTL.
+        """
+        interval = max(self.settings.ws_revocation_check, 0.05)
+        ttl = self.settings.auth_cache_ttl
+        while True:
+            await asyncio.sleep(interval)
+            now = time.monotonic()
+            for conn in list(self.connections):
+                if conn.closing or conn.token is None or now - conn.checked_at < ttl:
+                    continue
+                conn.checked_at = now
+                try:
+                    caller = await auth.authenticate(conn.token)
+                except AuthFailure as exc:
+                    conn.close_soon(1008, exc.reason)
+                    continue
+                except Exception as exc:  # a dependency down: keep the socket, retry later
+                    log.debug("revalidation skipped: %r", exc)
+                    continue
+                if conn.caller is not None and caller.user_id == conn.caller.user_id:
+                    conn.set_caller(caller)
+
     async def stop(self) -> None:
         for task in list(self._tasks):
             task.cancel()
@@ -305,5 +336,10 @@ async def streams_ctx(app: Any) -> Any:
     app[STREAMS] = service
     app[HUB].on_reconnect(service.resync_all)
     app[AUTH].add_revocation_listener(service.on_revocation)
+    sweeper = asyncio.create_task(service.revalidate_forever(app[AUTH]),
+                                  name="ws-revalidation")
     yield
+    sweeper.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await sweeper
     await service.stop()
