@@ -132,7 +132,7 @@ class StreamService:
         for pattern in t.patterns:
             await self.fanout.remove(pattern, sub, pattern=True)
 
-    async def sync(self, sub: Subscription, since: int | None, ack: bytes | None = None,
+    async def sync(self, sub: Subscription, since: int | None,
                    ack_result: dict[str, Any] | None = None, action: str = "") -> None:
         """Steps 2 and 3 of the invariant above (the subscription is attached)."""
         t = sub.target
