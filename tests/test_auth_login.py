@@ -7,6 +7,7 @@ import jwt
 from fullon_gateway.keys import AUTH, DB, SETTINGS
 
 LOGIN = "/api/v1/auth/login"
+CREDS = {"email": "alice@example.com", "password": "s3cret-password"}
 
 
 async def _user(client, email="alice@example.com", password="s3cret-password", role="user"):
@@ -25,7 +26,7 @@ def _assert_pair(body, user_id, email, role="user", name="Alice", ttl=900):
 async def test_json_login_with_email_returns_token_pair_and_user(client):
     """A JSON login with email and password answers 200 with the API.md section 3 shape."""
     user_id = await _user(client)
-    resp = await client.post(LOGIN, json={"email": "alice@example.com", "password": "s3cret-password"})
+    resp = await client.post(LOGIN, json=CREDS)
     assert resp.status == 200, await resp.text()
     _assert_pair(await resp.json(), user_id, "alice@example.com")
 
@@ -66,7 +67,7 @@ async def test_multipart_form_login(client):
 async def test_access_token_carries_the_documented_claims(client):
     """The access JWT is HS256 with sub, user_id, email, role, sid, iat, exp, jti, typ."""
     user_id = await _user(client, role="admin")
-    resp = await client.post(LOGIN, json={"email": "alice@example.com", "password": "s3cret-password"})
+    resp = await client.post(LOGIN, json=CREDS)
     body = await resp.json()
     token = body["access_token"]
     assert jwt.get_unverified_header(token)["alg"] == "HS256"
@@ -111,7 +112,7 @@ async def test_disabled_user_cannot_log_in(client):
     """A disabled account with the right password is 401 user_disabled, no tokens."""
     user_id = await _user(client)
     await client.app[DB].execute("UPDATE users SET is_active = false WHERE user_id = $1", user_id)
-    resp = await client.post(LOGIN, json={"email": "alice@example.com", "password": "s3cret-password"})
+    resp = await client.post(LOGIN, json=CREDS)
     assert resp.status == 401
     body = await resp.json()
     assert body["code"] == "user_disabled" and "access_token" not in body
@@ -149,13 +150,13 @@ async def test_login_rehashes_weak_password_hashes(client):
     weak = PasswordHasher(time_cost=1, memory_cost=512, parallelism=1).hash("s3cret-password")
     await client.app[DB].execute(
         "UPDATE users SET password_hash = $2 WHERE user_id = $1", user_id, weak)
-    resp = await client.post(LOGIN, json={"email": "alice@example.com", "password": "s3cret-password"})
+    resp = await client.post(LOGIN, json=CREDS)
     assert resp.status == 200
     stored = await client.app[DB].fetchval(
         "SELECT password_hash FROM users WHERE user_id = $1", user_id)
     assert stored != weak
     assert not client.app[AUTH].passwords.needs_rehash(stored)
-    again = await client.post(LOGIN, json={"email": "alice@example.com", "password": "s3cret-password"})
+    again = await client.post(LOGIN, json=CREDS)
     assert again.status == 200
 
 
