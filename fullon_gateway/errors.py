@@ -153,6 +153,11 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
         asyncio.TimeoutError,
         asyncpg.exceptions.InterfaceError,
         asyncpg.exceptions.CannotConnectNowError,
+        # The server went away mid-query (terminated backend, restart, crash).
+        asyncpg.exceptions.PostgresConnectionError,
+        asyncpg.exceptions.AdminShutdownError,
+        asyncpg.exceptions.CrashShutdownError,
+        asyncpg.exceptions.TooManyConnectionsError,
         redis.exceptions.ConnectionError,
         redis.exceptions.TimeoutError,
     ) as exc:
