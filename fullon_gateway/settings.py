@@ -101,7 +101,8 @@ def _coerce(name: str, raw: Any) -> Any:
                 return False
             raise ValueError(text)
         if kind is int:
-            if isinstance(raw, bool):
+            # int(8000.5) would silently drop the fraction of a YAML float.
+            if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
                 raise ValueError(raw)
             return int(raw)
         if kind is float:
