@@ -125,8 +125,13 @@ def _validate(s: Settings) -> None:
         raise SettingsError("redis_url must start with redis://, rediss:// or unix://")
     if s.jwt_algorithm not in {"HS256", "HS384", "HS512"}:
         raise SettingsError(f"jwt_algorithm must be HS256, HS384 or HS512, got {s.jwt_algorithm}")
-    if s.jwt_secret is not None and len(s.jwt_secret) < 32:
-        raise SettingsError("jwt_secret must be at least 32 characters long")
+    # RFC 7518 3.2: an HMAC key at least as long as the hash (PyJWT warns on every
+    # token otherwise): 32 characters for HS256, 48 for HS384, 64 for HS512.
+    min_secret = int(s.jwt_algorithm[2:]) // 8
+    if s.jwt_secret is not None and len(s.jwt_secret) < min_secret:
+        raise SettingsError(
+            f"jwt_secret must be at least {min_secret} characters long for {s.jwt_algorithm}"
+        )
     for name in ("access_ttl", "refresh_ttl", "login_window", "max_body_bytes",
                  "ws_max_frame", "ws_max_subscriptions", "ws_rate_limit",
                  "ws_queue_limit", "history_len", "login_max_failures",
