@@ -246,3 +246,17 @@ async def test_large_but_allowed_header_token_is_invalid_token(client):
     resp = await client.get(VERIFY, headers={"Authorization": f"Bearer {token}"})
     assert resp.status == 401
     assert (await resp.json())["code"] == "invalid_token"
+
+
+async def test_configured_hs512_issues_and_accepts_hs512(app_client, make_settings):
+    """With jwt_algorithm HS512 (and a 64-character secret) tokens are HS512 and work;
+    an HS256 token signed with the same secret is then refused."""
+    client = await app_client(make_settings(jwt_algorithm="HS512", jwt_secret="z" * 64))
+    await client.app[AUTH].create_user("h@example.com", "pw-123456")
+    resp = await client.post("/api/v1/auth/login",
+                             json={"email": "h@example.com", "password": "pw-123456"})
+    token = (await resp.json())["access_token"]
+    assert jwt.get_unverified_header(token)["alg"] == "HS512"
+    assert (await _verify_with(client, token))[0] == 200
+    claims = jwt.decode(token, "z" * 64, algorithms=["HS512"])
+    await _refused(client, jwt.encode(claims, "z" * 64, algorithm="HS256"))
