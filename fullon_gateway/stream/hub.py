@@ -78,24 +78,27 @@ class Hub:
         """Add a listener; on the first one, subscribe in Redis and wait for its ack."""
         listeners = self._listeners.setdefault(channel, set())
         listeners.add(listener)
-        if len(listeners) > 1 and channel not in self._confirmed:
-            return
-        if channel in self._confirmed:  # someone else's subscribe is in flight
-            await asyncio.wait_for(asyncio.shield(self._confirmed[channel]), timeout)
-            return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._confirmed[channel] = future
+        future = self._confirmed.get(channel)
+        sender = future is None
+        if future is None:
+            if len(listeners) > 1:
+                return  # the channel is already confirmed
+            future = asyncio.get_running_loop().create_future()
+            self._confirmed[channel] = future
+        # Later listeners wait for the same confirmation. It may also come from a
+        # reconnect's resubscription, after the first subscriber gave up.
         try:
-            await asyncio.wait_for(self._connected.wait(), timeout)
-            async with self._lock:
-                await self._pubsub.subscribe(self._prefix + channel)
-            await asyncio.wait_for(asyncio.shield(future), timeout)
+            async with asyncio.timeout(timeout):
+                if sender:
+                    await self._connected.wait()
+                    async with self._lock:
+                        await self._pubsub.subscribe(self._prefix + channel)
+                await asyncio.shield(future)
         except BaseException:
             self._discard(channel, listener)
+            if channel not in self._listeners and self._confirmed.get(channel) is future:
+                del self._confirmed[channel]  # nobody is waiting any more
             raise
-        finally:
-            if self._confirmed.get(channel) is future:
-                del self._confirmed[channel]
 
     async def unsubscribe(self, channel: str, listener: Listener) -> None:
         if self._discard(channel, listener) and self._connected.is_set():
@@ -186,6 +189,6 @@ class Hub:
                         log.exception("hub listener failed on %s", channel)
             elif kind == "subscribe":
                 channel = msg["channel"].decode()[prefix_len:]
-                future = self._confirmed.get(channel)
+                future = self._confirmed.pop(channel, None)
                 if future is not None and not future.done():
                     future.set_result(None)
