@@ -333,3 +333,43 @@ async def test_waiting_listener_survives_the_first_subscriber_giving_up(redis_pr
         if publisher is not None:
             await publisher.aclose()
         await hub.stop()
+
+
+async def test_silent_redis_is_detected_and_recovered(redis_process, monkeypatch):
+    """A Redis that stops answering without closing the socket (SIGSTOP) is given up on
+    after two unanswered pings; once it answers again the hub reconnects and delivers."""
+    import os
+    import signal
+
+    import fullon_gateway.stream.hub as hub_module
+
+    monkeypatch.setattr(hub_module, "_IDLE_PING", 0.2)  # seconds idle before a ping
+    hub = Hub(redis_process.url, "p:")
+    reconnected = asyncio.Event()
+
+    async def on_reconnect() -> None:
+        reconnected.set()
+
+    hub.on_reconnect(on_reconnect)
+    await hub.start()
+    publisher = None
+    pid = redis_process.process.pid
+    try:
+        inbox = Inbox()
+        await hub.subscribe("quiet", inbox)
+        await asyncio.sleep(0.5)  # idle through two pings that Redis answers
+        assert hub.connected and hub.reconnects == 0
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            await _until(lambda: asyncio.sleep(0, not hub.connected), within=10)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        async with asyncio.timeout(20):
+            await reconnected.wait()
+        publisher = aioredis.Redis.from_url(redis_process.url)
+        assert await publisher.publish("p:quiet", b"back") == 1
+        assert await inbox.next() == ("quiet", b"back")
+    finally:
+        if publisher is not None:
+            await publisher.aclose()
+        await hub.stop()
