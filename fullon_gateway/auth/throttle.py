@@ -1,10 +1,11 @@
 """Login throttling, shared by every gateway process through Redis.
 
-Failed logins are counted per account and per client address in fixed windows
-(INCR + EXPIRE in one MULTI). Once a counter passes its limit the next attempt is a
-429 with Retry-After set to what is left of the window. A successful login resets
-the account's counter (not the address's: one good password must not unlock
-guessing at every other account from the same address).
+Login attempts are counted per account and per client address in fixed windows
+(INCR + EXPIRE in one MULTI) before the password is checked, and a success takes
+its attempt back. Once a counter passes its limit the attempt is a 429 with
+Retry-After set to what is left of the window. A successful login resets the
+account's counter (not the address's: one good password must not unlock guessing
+at every other account from the same address).
 """
 
 from __future__ import annotations
@@ -31,29 +32,45 @@ class LoginThrottle:
         return self._prefix + "acct:" + digest, self._prefix + "addr:" + address
 
     async def check(self, account: str, address: str) -> None:
-        """Raise RateLimited when either counter is already past its limit."""
+        """Count this attempt, then raise RateLimited when either counter is past its limit.
+
+        The attempt is counted up front, in one MULTI, before the password is checked:
+        counting only after a failed check let a burst of parallel guesses all pass
+        the limit before the first failure was recorded.
+        """
         acct_key, addr_key = self._keys(account, address)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.get(acct_key).ttl(acct_key).get(addr_key).ttl(addr_key)
-            acct, acct_ttl, addr, addr_ttl = await pipe.execute()
-        if acct is not None and int(acct) >= self._per_account:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.incr(acct_key)
+            pipe.expire(acct_key, self._window, nx=True)
+            pipe.ttl(acct_key)
+            pipe.incr(addr_key)
+            pipe.expire(addr_key, self._window, nx=True)
+            pipe.ttl(addr_key)
+            acct, _, acct_ttl, addr, _, addr_ttl = await pipe.execute()
+        if int(acct) > self._per_account:
             raise RateLimited(
                 max(acct_ttl, 1), "too many failed logins for this account; try later",
                 code="login_throttled",
             )
-        if addr is not None and int(addr) >= self._per_address:
+        if int(addr) > self._per_address:
             raise RateLimited(
                 max(addr_ttl, 1), "too many failed logins from this address; try later",
                 code="login_throttled",
             )
 
     async def failed(self, account: str, address: str) -> None:
-        acct_key, addr_key = self._keys(account, address)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.incr(acct_key).expire(acct_key, self._window, nx=True)
-            pipe.incr(addr_key).expire(addr_key, self._window, nx=True)
-            await pipe.execute()
+        """Nothing left to do: check() already counted the attempt as a failure."""
 
     async def succeeded(self, account: str, address: str) -> None:
-        acct_key, _ = self._keys(account, address)
+        """Forget the account's failures and take this attempt off the address's count."""
+        acct_key, addr_key = self._keys(account, address)
         await self._redis.delete(acct_key)
+        await self._redis.eval(_UNCOUNT, 1, addr_key)
+
+
+# Decrement only a live counter: a DECR after the window expired would create a key
+# with no TTL and a negative count, a permanent extra allowance for the address.
+_UNCOUNT = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECR', KEYS[1]) end
+return 0
+"""
