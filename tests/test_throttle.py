@@ -137,9 +137,10 @@ async def test_window_expiry_lifts_the_throttle(client, redis_client, settings):
     assert (await _login(client, "a@example.com", "right-password")).status == 429
     # Shorten what is left of the window in Redis instead of waiting a minute.
     keys = [k async for k in redis_client.scan_iter(
-        match=settings.redis_prefix + "gateway:login_fail:acct:*")]
-    assert len(keys) == 1
-    await redis_client.pexpire(keys[0], 50)
+        match=settings.redis_prefix + "gateway:login_fail:*")]
+    assert len(keys) == 2  # the account's and the address's counters
+    for key in keys:
+        await redis_client.pexpire(key, 50)
     deadline = asyncio.get_running_loop().time() + 5
     while (status := (await _login(client, "a@example.com", "right-password")).status) == 429:
         assert asyncio.get_running_loop().time() < deadline
@@ -152,3 +153,25 @@ async def test_no_email_is_kept_in_clear_in_redis(client, redis_client, settings
     await _login(client, "secret.person@example.com", "wrong")
     keys = [k.decode() async for k in redis_client.scan_iter(match=settings.redis_prefix + "*")]
     assert keys and not any("secret.person" in k for k in keys)
+
+
+async def test_parallel_guesses_cannot_overrun_the_limit(client, redis_client, settings):
+    """A burst of concurrent wrong passwords gets at most N verdicts (401); the rest
+    are 429 before any password is checked, so parallelism buys no extra guesses."""
+    await _user(client, "a@example.com")
+    results = await asyncio.gather(*(_login(client, "a@example.com", f"guess{i}")
+                                     for i in range(20)))
+    statuses = sorted(r.status for r in results)
+    assert statuses.count(401) <= MAX_FAILURES, statuses
+    assert set(statuses) <= {401, 429}
+    assert (await _login(client, "a@example.com", "right-password")).status == 429
+
+
+async def test_successful_logins_do_not_use_up_the_address_allowance(client):
+    """Many good logins from one address (an office behind one NAT) are never throttled."""
+    await _user(client, "a@example.com")
+    for _ in range(PER_ADDRESS * 2):
+        assert (await _login(client, "a@example.com", "right-password")).status == 200
+    for i in range(PER_ADDRESS):
+        assert (await _login(client, f"guess{i}@example.com", "x")).status == 401
+    assert (await _login(client, "a@example.com", "right-password")).status == 429
