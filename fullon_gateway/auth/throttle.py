@@ -1,7 +1,7 @@
 """Login throttling, shared by every gateway process through Redis.
 
 Login attempts are counted per account and per client address in fixed windows
-(INCR + EXPIRE in one MULTI) before the password is checked, and a success takes
+(SET NX EX + INCR in one MULTI) before the password is checked, and a success takes
 its attempt back. Once a counter passes its limit the attempt is a 429 with
 Retry-After set to what is left of the window. A successful login resets the
 account's counter (not the address's: one good password must not unlock guessing
@@ -40,13 +40,13 @@ class LoginThrottle:
         """
         acct_key, addr_key = self._keys(account, address)
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.incr(acct_key)
-            pipe.expire(acct_key, self._window, nx=True)
-            pipe.ttl(acct_key)
-            pipe.incr(addr_key)
-            pipe.expire(addr_key, self._window, nx=True)
-            pipe.ttl(addr_key)
-            acct, _, acct_ttl, addr, _, addr_ttl = await pipe.execute()
+            # SET NX EX starts a window; INCR keeps its TTL. (EXPIRE ... NX would need
+            # Redis 7, and the embedded redis-server is 6.2.)
+            for key in (acct_key, addr_key):
+                pipe.set(key, 0, ex=self._window, nx=True)
+                pipe.incr(key)
+                pipe.ttl(key)
+            _, acct, acct_ttl, _, addr, addr_ttl = await pipe.execute()
         if int(acct) > self._per_account:
             raise RateLimited(
                 max(acct_ttl, 1), "too many failed logins for this account; try later",
