@@ -175,3 +175,21 @@ async def test_successful_logins_do_not_use_up_the_address_allowance(client):
     for i in range(PER_ADDRESS):
         assert (await _login(client, f"guess{i}@example.com", "x")).status == 401
     assert (await _login(client, "a@example.com", "right-password")).status == 429
+
+
+async def test_throttle_works_on_the_embedded_redis(app_client, settings, tmp_path):
+    """On the embedded redis-server (6.2, what a zero-config start uses) a wrong
+    password is a 401, not a 500, and the limit still applies."""
+    from fullon_gateway.embedded import RedisProcess
+
+    redis = RedisProcess(tmp_path / "redis")
+    redis.start()
+    try:
+        client = await app_client(dataclasses.replace(settings, redis_url=redis.url))
+        await _user(client, "a@example.com")
+        for _ in range(MAX_FAILURES):
+            assert (await _login(client, "a@example.com", "wrong")).status == 401
+        assert (await _login(client, "a@example.com", "wrong")).status == 429
+        await client.close()
+    finally:
+        redis.stop()
