@@ -80,7 +80,7 @@ def requires(scope: str, *, jwt_only: bool = False) -> Callable[[F], F]:
 def requirement_of(view: Any, method: str) -> Requirement:
     declared = getattr(view, _ATTR, None)
     if declared is not None:
-        return declared  # type: ignore[no-any-return]
+        return declared
     return Requirement(scope="read" if method in SAFE_METHODS else "trade")
 
 

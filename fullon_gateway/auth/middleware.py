@@ -31,7 +31,9 @@ def credential_of(request: web.Request) -> str | None:
     return request.headers.get("X-API-Key")
 
 
-def auth_middleware(auth_of: Callable[[web.Request], AuthService]) -> Callable[..., Awaitable[web.StreamResponse]]:
+def auth_middleware(
+    auth_of: Callable[[web.Request], AuthService],
+) -> Callable[..., Awaitable[web.StreamResponse]]:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.match_info.http_exception is not None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -27,7 +27,7 @@ from redis.exceptions import RedisError
 log = logging.getLogger(__name__)
 
 Listener = Callable[[str, bytes], None]
-ReconnectCallback = Callable[[], Awaitable[None]]
+ReconnectCallback = Callable[[], Coroutine[Any, Any, None]]
 
 _IDLE_PING = 5.0  # seconds without traffic before the hub pings Redis
 _BACKOFF_MAX = 5.0
@@ -74,7 +74,9 @@ class Hub:
         self._reconnect_callbacks.append(callback)
 
     # -- subscriptions ---------------------------------------------------------------
-    async def subscribe(self, channel: str, listener: Listener, timeout: float = 5.0) -> None:
+    async def subscribe(
+        self, channel: str, listener: Listener, timeout: float = 5.0  # noqa: ASYNC109
+    ) -> None:
         """Add a listener; on the first one, subscribe in Redis and wait for its ack."""
         listeners = self._listeners.setdefault(channel, set())
         listeners.add(listener)
