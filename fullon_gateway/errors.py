@@ -148,6 +148,10 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
         detail = exc.reason.lower() if exc.reason else code.replace("_", " ")
         headers = {k: v for k, v in exc.headers.items() if k.lower() in {"allow"}}
         return _render(exc.status, {"detail": detail, "code": code}, headers)
+    except asyncpg.exceptions.CharacterNotInRepertoireError:
+        # Client text Postgres cannot store (a NUL character) is bad input, not a bug.
+        bad_text = Invalid("text must not contain NUL characters", code="invalid_text")
+        return _render(bad_text.status, bad_text.body(), {})
     except (
         OSError,
         TimeoutError,
