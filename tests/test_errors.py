@@ -231,3 +231,25 @@ async def test_errors_are_counted_in_metrics(client):
     text = await (await client.get("/metrics")).text()
     assert 'route="/test/boom",status="500"' in text
     assert 'route="unmatched",status="404"' in text
+
+
+@pytest.mark.parametrize("payload", [
+    {"email": "a\u0000@example.com", "password": "x"},
+    {"username": "a@example.com", "password": "x\u0000"},
+])
+async def test_nul_characters_are_invalid_input(client, payload):
+    """Text with a NUL character, which Postgres cannot store, is a 422, not a 500."""
+    resp = await client.post(LOGIN, json=payload)
+    if "\u0000" in payload.get("password", ""):
+        # A password is only hashed, never stored: NUL in it is just a wrong password.
+        await _error(resp, 401, "invalid_credentials")
+    else:
+        await _error(resp, 422, "invalid_text")
+
+
+async def test_nul_in_a_stored_name_is_invalid_input(client, make_account):
+    """An API key name with a NUL character is refused with 422 invalid_text."""
+    acct = await make_account()
+    resp = await client.post("/api/v1/orm/api_keys/me", headers=acct.headers,
+                             json={"name": "bad\u0000name", "scopes": ["read"]})
+    await _error(resp, 422, "invalid_text")
