@@ -106,6 +106,8 @@ def _coerce(name: str, raw: Any) -> Any:
                 raise ValueError(raw)
             return int(raw)
         if kind is float:
+            if isinstance(raw, bool):  # float(True) would quietly be 1.0
+                raise ValueError(raw)
             return float(raw)
         return str(raw)
     except (TypeError, ValueError):
@@ -138,6 +140,22 @@ def _validate(s: Settings) -> None:
                  "login_max_failures_per_address", "db_pool_max"):
         if getattr(s, name) <= 0:
             raise SettingsError(f"{name} must be greater than zero")
+    # Zero here would mean a busy loop (the key-usage flusher sleeping 0 s), checks
+    # that always time out, or a hasher that cannot start.
+    for name in ("dependency_timeout", "api_key_touch_interval", "ws_heartbeat",
+                 "ws_auth_timeout", "ws_revocation_check", "argon2_time_cost",
+                 "argon2_parallelism"):
+        if getattr(s, name) <= 0:
+            raise SettingsError(f"{name} must be greater than zero")
+    for name in ("grace_period", "auth_cache_ttl", "db_pool_min"):
+        if getattr(s, name) < 0:
+            raise SettingsError(f"{name} must not be negative")
+    if s.db_pool_min > s.db_pool_max:
+        raise SettingsError(
+            f"db_pool_min ({s.db_pool_min}) must not exceed db_pool_max ({s.db_pool_max})"
+        )
+    if s.argon2_memory_kib < 8 * s.argon2_parallelism:
+        raise SettingsError("argon2_memory_kib must be at least 8 times argon2_parallelism")
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
