@@ -113,6 +113,12 @@ def test_empty_yaml_file_is_fine(tmp_path):
     ({"FULLON_ACCESS_TTL": "0"}, ["access_ttl", "greater than zero"]),
     ({"FULLON_LOGIN_MAX_FAILURES": "-1"}, ["login_max_failures"]),
     ({"FULLON_MAX_BODY_BYTES": "0"}, ["max_body_bytes"]),
+    ({"FULLON_API_KEY_TOUCH_INTERVAL": "0"}, ["api_key_touch_interval", "greater than zero"]),
+    ({"FULLON_DEPENDENCY_TIMEOUT": "-1"}, ["dependency_timeout"]),
+    ({"FULLON_GRACE_PERIOD": "-1"}, ["grace_period", "negative"]),
+    ({"FULLON_DB_POOL_MIN": "5", "FULLON_DB_POOL_MAX": "2"}, ["db_pool_min", "db_pool_max"]),
+    ({"FULLON_ARGON2_TIME_COST": "0"}, ["argon2_time_cost"]),
+    ({"FULLON_ARGON2_MEMORY_KIB": "4"}, ["argon2_memory_kib"]),
 ])
 def test_invalid_environment_values_give_one_clear_sentence(env, words):
     """Each invalid value stops loading with a SettingsError naming the setting."""
@@ -125,6 +131,7 @@ def test_invalid_environment_values_give_one_clear_sentence(env, words):
     ("port: [1, 2]\n", ["port"]),
     ("port: 8000.5\n", ["port", "8000.5"]),
     ("login_max_failures: true\n", ["login_max_failures"]),
+    ("grace_period: true\n", ["grace_period"]),
     ("port: 8000\nnot_a_setting: 1\n", ["not_a_setting"]),
     ("- a\n- b\n", ["mapping"]),
     ("port: [unclosed\n", ["YAML"]),
