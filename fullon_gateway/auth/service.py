@@ -218,6 +218,10 @@ class AuthService:
         token = token.strip()
         if not token:
             raise AuthFailure("missing token")
+        if not (token.isascii() and token.isprintable()):
+            # Tokens and keys are base64url text. Raw header bytes arrive as surrogate
+            # escapes, which would blow up the hashing and decoding further on.
+            raise AuthFailure("invalid token")
         if token.startswith(API_KEY_PREFIX):
             return await self.authenticate_api_key(token)
         if not looks_like_jwt(token) or len(token) > 4096:
