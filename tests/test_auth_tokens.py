@@ -260,3 +260,26 @@ async def test_configured_hs512_issues_and_accepts_hs512(app_client, make_settin
     assert (await _verify_with(client, token))[0] == 200
     claims = jwt.decode(token, "z" * 64, algorithms=["HS512"])
     await _refused(client, jwt.encode(claims, "z" * 64, algorithm="HS256"))
+
+
+@pytest.mark.parametrize("header,value", [
+    (b"X-API-Key", b"fullon_ak_\xff\xfe"),
+    (b"Authorization", b"Bearer fullon_ak_\xff"),
+    (b"Authorization", b"Bearer a.b\xff.c"),
+    (b"Authorization", b"Bearer \xff"),
+    (b"X-API-Key", b"fullon_ak_\xc3\xa9abc"),
+])
+async def test_non_ascii_credential_bytes_are_invalid_token(client, header, value):
+    """Raw non-UTF-8 or non-ASCII bytes in a credential header are 401 invalid_token."""
+    import asyncio
+
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+    writer.write(b"GET " + VERIFY.encode() + b" HTTP/1.1\r\nHost: t\r\n" + header + b": "
+                 + value + b"\r\nConnection: close\r\n\r\n")
+    await writer.drain()
+    answer = await reader.read()
+    writer.close()
+    await writer.wait_closed()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 401"), answer
+    assert json.loads(body) == {"detail": "invalid token", "code": "invalid_token"}
