@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import jwt
+import pytest
 
 from fullon_gateway.keys import AUTH, DB, SETTINGS
 
@@ -181,3 +182,19 @@ async def test_each_login_opens_its_own_session(client):
     agent = await client.app[DB].fetchval(
         "SELECT user_agent FROM sessions WHERE session_id = $1::uuid", sid1)
     assert agent == "probe/1"
+
+
+@pytest.mark.parametrize("body,content_type", [
+    (b"username=\xff&password=x", "application/x-www-form-urlencoded"),
+    (b'--b\r\nContent-Disposition: form-data; name="username"\r\n\r\n\xff\r\n--b--\r\n',
+     "multipart/form-data; boundary=b"),
+    (b"garbage", "multipart/form-data"),
+    (b"garbage", "multipart/form-data; boundary=zz"),
+])
+async def test_broken_form_bodies_are_400(client, body, content_type):
+    """A form that is not UTF-8 or a multipart body without its boundary is 400
+    malformed_form, not a 500."""
+    resp = await client.post(LOGIN, data=body, headers={"Content-Type": content_type})
+    assert resp.status == 400
+    assert await resp.json() == {"detail": "request body is not a valid form",
+                                 "code": "malformed_form"}
