@@ -46,6 +46,7 @@ from fullon_gateway.store import users as users_db
 log = logging.getLogger(__name__)
 
 AUTH_CHANNEL = "gateway:auth"
+CACHE_MAX = 100_000  # entries per identity cache (sessions, api keys) before it is reset
 RevocationListener = Callable[[str, Any], None]
 
 
@@ -192,6 +193,10 @@ class AuthService:
         entry = _SessionEntry(
             row["user_id"], row["revoked_at"] is not None, row["expires_at"], time.monotonic()
         )
+        if len(self._sessions) >= CACHE_MAX:
+            # Every login adds a session; without a bound the cache grows for as long
+            # as the process lives. The database stays the source of truth.
+            self._sessions.clear()
         self._sessions[sid] = entry
         return entry
 
@@ -207,7 +212,7 @@ class AuthService:
                 row["key_id"], row["user_id"], frozenset(row["scopes"]), row["is_active"],
                 row["expires_at"], time.monotonic(),
             )
-        if len(self._keys) > 100_000:  # unknown-key floods must not grow memory forever
+        if len(self._keys) >= CACHE_MAX:  # unknown-key floods must not grow memory forever
             self._keys.clear()
         self._keys[key_hash] = entry
         return entry
