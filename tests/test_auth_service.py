@@ -238,3 +238,23 @@ def test_hash_sync_makes_verifiable_hashes(settings):
     assert asyncio.run(passwords.verify(digest, "wrong")) is False
     assert asyncio.run(passwords.verify(None, "pw-123456")) is False
 
+
+
+async def test_identity_caches_are_bounded(client, make_account, monkeypatch):
+    """The session and API-key caches are reset when full instead of growing forever,
+    and a revoked session stays refused after its cache entry is gone."""
+    import fullon_gateway.auth.service as service_module
+
+    monkeypatch.setattr(service_module, "CACHE_MAX", 2)
+    auth = client.app[AUTH]
+    accounts = [await make_account() for _ in range(3)]
+    for acct in accounts:
+        assert (await client.get(VERIFY, headers=acct.headers)).status == 200
+        assert len(auth._sessions) <= 2
+    assert (await client.post("/api/v1/auth/logout", headers=accounts[0].headers)).status == 200
+    for acct in accounts[1:]:  # push the revoked entry out of the cache
+        assert (await client.get(VERIFY, headers=acct.headers)).status == 200
+    assert (await client.get(VERIFY, headers=accounts[0].headers)).status == 401
+    for i in range(3):
+        await client.get(VERIFY, headers={"X-API-Key": f"fullon_ak_unknown{i}"})
+        assert len(auth._keys) <= 2
