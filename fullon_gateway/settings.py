@@ -179,14 +179,15 @@ def load_settings(
 ) -> Settings:
     """Layer YAML, environment and flag values over the defaults, then validate."""
     environ = os.environ if environ is None else environ
-    path = Path(config_path or environ.get(ENV_PREFIX + "CONFIG") or DEFAULT_CONFIG)
+    named = config_path or environ.get(ENV_PREFIX + "CONFIG")
+    path = Path(named or DEFAULT_CONFIG)
     values: dict[str, Any] = {}
     if path.exists():
         for key, raw in _read_yaml(path).items():
             if key not in _FIELDS:
                 raise SettingsError(f"unknown setting {key!r} in {path}")
             values[key] = _coerce(key, raw)
-    elif config_path is not None:
+    elif named:  # a file asked for by name (flag or FULLON_CONFIG) must be there
         raise SettingsError(f"config file {path} does not exist")
     for name in _FIELDS:
         env_name = ENV_PREFIX + name.upper()
