@@ -154,6 +154,12 @@ def test_named_config_file_must_exist(tmp_path):
     assert "missing.yaml" in message and "does not exist" in message
 
 
+def test_fullon_config_naming_a_missing_file_is_an_error(tmp_path):
+    """FULLON_CONFIG pointing at a missing file is refused, not silently ignored."""
+    message = _error(environ={"FULLON_CONFIG": str(tmp_path / "typo.yml")})
+    assert "typo.yml" in message and "does not exist" in message
+
+
 def test_unknown_override_is_refused():
     """A flag for a setting that does not exist is refused."""
     assert "bogus" in _error(environ={}, overrides={"bogus": 1})
