@@ -35,11 +35,6 @@ async def _unsupported(request: web.Request) -> web.Response:
 
 
 @public
-async def _teapot(request: web.Request) -> web.Response:
-    raise web.HTTPException(reason="")  # status 418-like without a reason
-
-
-@public
 async def _conflict(request: web.Request) -> web.Response:
     raise Conflict("that name is taken", code="name_taken")
 
