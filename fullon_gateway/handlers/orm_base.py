@@ -40,15 +40,17 @@ def check_owner(row: Any, caller: Caller, what: str) -> Any:
 @contextlib.contextmanager
 def db_errors(what: str) -> Iterator[None]:
     """Constraint violations the handler did not pre-empt become 409/422, never 500."""
+    code = what.replace(" ", "_")
     try:
         yield
     except asyncpg.UniqueViolationError:
-        raise Conflict(f"a {what} with these values already exists", code=f"{what}_exists") from None
+        raise Conflict(f"a {what} with these values already exists",
+                       code=f"{code}_exists") from None
     except asyncpg.ForeignKeyViolationError as exc:
         if "still referenced" in str(exc) or "update or delete" in str(exc):
             raise Conflict(
                 f"this {what} is still used by other records (orders, trades, feeds...)",
-                code=f"{what}_in_use",
+                code=f"{code}_in_use",
             ) from None
         raise Invalid(f"{what} refers to something that does not exist",
                       fields={"_schema": [str(exc.detail or exc)]}) from None
