@@ -55,7 +55,8 @@ async def create(conn: Any, user_id: int, data: dict[str, Any]) -> asyncpg.Recor
     row: asyncpg.Record = await conn.fetchrow(
         f"""INSERT INTO trades (user_id, bot_id, ex_id, order_id, symbol, side, volume, price,
                                 cost, fee, roi, roi_pct, dry_run, ts)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $7 * $8, $9, $10, $11, $12,
+            VALUES ($1, $2, $3, $4, $5, $6, $7::numeric, $8::numeric, $7::numeric * $8::numeric,
+                    $9, $10, $11, $12,
                     coalesce($13, now()))
             RETURNING {COLUMNS}""",
         user_id, data.get("bot_id"), data["ex_id"], data.get("order_id"), data["symbol"],
