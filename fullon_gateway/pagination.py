@@ -40,8 +40,8 @@ def decode_cursor(scope: str, cursor: str) -> int:
         if not isinstance(key, int) or isinstance(key, bool) or not 0 <= key < 2**63:
             raise ValueError("bad key")
     except (ValueError, KeyError, TypeError, binascii.Error, UnicodeEncodeError):
-        raise ValidationError("invalid cursor (use next_cursor from the previous page)",
-                              field_name="cursor") from None
+        raise ValidationError(
+            {"cursor": ["invalid cursor (use next_cursor from the previous page)"]}) from None
     return key
 
 
