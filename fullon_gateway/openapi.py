@@ -23,6 +23,7 @@ from fullon_gateway import __version__
 from fullon_gateway.auth.identity import public, requirement_of
 from fullon_gateway.jsonutil import dumps
 from fullon_gateway.openapi_page import DOCS_PAGE
+from fullon_gateway.schemas.common import AwareDateTime
 
 _ATTR = "__fullon_doc__"
 SPEC_PATH = "/api/v1/openapi.json"
@@ -127,11 +128,12 @@ def _register(spec: APISpec, cls: type[Schema], names: _Names) -> str:
 
 def build_spec(app: web.Application) -> dict[str, Any]:
     names = _Names()
+    plugin = MarshmallowPlugin(schema_name_resolver=names)
     spec = APISpec(
         title="fullon_gateway",
         version=__version__,
         openapi_version="3.0.3",
-        plugins=[MarshmallowPlugin(schema_name_resolver=names)],
+        plugins=[plugin],
         info={"description": "The front door of the fullon trading platform: auth, REST "
                              "and live WebSocket streams. Generated from the routes."},
     )
@@ -139,7 +141,8 @@ def build_spec(app: web.Application) -> dict[str, Any]:
                                                "bearerFormat": "JWT or API key"})
     spec.components.security_scheme("apiKey", {"type": "apiKey", "in": "header",
                                                "name": "X-API-Key"})
-    _register(spec, ErrorOut, names)
+    plugin.map_to_openapi_type(AwareDateTime, "string", "date-time")
+    error_ref = "#/components/schemas/" + _register(spec, ErrorOut, names)
     paths: dict[str, dict[str, Any]] = {}
     for route in app.router.routes():
         method = route.method.lower()
@@ -164,7 +167,9 @@ def build_spec(app: web.Application) -> dict[str, Any]:
         if text and "\n" in text:
             op["description"] = text
         params: list[dict[str, Any]] = [
-            {"in": "path", "name": name, "required": True, "schema": {"type": "string"}}
+            {"in": "path", "name": name, "required": True,
+             "schema": {"type": "integer", "minimum": 1} if name.endswith("_id")
+             else {"type": "string"}}
             for name in _PARAM.findall(path)
         ]
         if meta.query is not None:
@@ -188,7 +193,7 @@ def build_spec(app: web.Application) -> dict[str, Any]:
         else:
             ok["content"] = {"application/json": {"schema": {}}}
         op["responses"][str(meta.status)] = ok
-        error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        error = {"content": {"application/json": {"schema": {"$ref": error_ref}}}}
         if need.public:
             op["security"] = []
         else:
