@@ -88,14 +88,17 @@ def _paged_schema(spec: APISpec, item: str) -> str:
     """``{"items": [item], "next_cursor"}`` for a list answer."""
     name = f"{item}Page"
     if name not in spec.components.schemas:
-        spec.components.schema(name, {
-            "type": "object",
-            "required": ["items", "next_cursor"],
-            "properties": {
-                "items": {"type": "array", "items": {"$ref": f"#/components/schemas/{item}"}},
-                "next_cursor": {"type": "string", "nullable": True},
+        spec.components.schema(
+            name,
+            {
+                "type": "object",
+                "required": ["items", "next_cursor"],
+                "properties": {
+                    "items": {"type": "array", "items": {"$ref": f"#/components/schemas/{item}"}},
+                    "next_cursor": {"type": "string", "nullable": True},
+                },
             },
-        })
+        )
     return name
 
 
@@ -108,7 +111,8 @@ class _Names:
         self.taken: set[str] = set()
 
     def __call__(self, schema: Any) -> str:
-        cls = resolve_schema_cls(schema)
+        resolved = resolve_schema_cls(schema)
+        cls: type[Schema] = resolved[0] if isinstance(resolved, list) else resolved
         if cls in self.by_cls:
             return self.by_cls[cls]
         name = _schema_name(cls)
@@ -134,13 +138,17 @@ def build_spec(app: web.Application) -> dict[str, Any]:
         version=__version__,
         openapi_version="3.0.3",
         plugins=[plugin],
-        info={"description": "The front door of the fullon trading platform: auth, REST "
-                             "and live WebSocket streams. Generated from the routes."},
+        info={
+            "description": "The front door of the fullon trading platform: auth, REST "
+            "and live WebSocket streams. Generated from the routes."
+        },
     )
-    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer",
-                                               "bearerFormat": "JWT or API key"})
-    spec.components.security_scheme("apiKey", {"type": "apiKey", "in": "header",
-                                               "name": "X-API-Key"})
+    spec.components.security_scheme(
+        "bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT or API key"}
+    )
+    spec.components.security_scheme(
+        "apiKey", {"type": "apiKey", "in": "header", "name": "X-API-Key"}
+    )
     plugin.map_to_openapi_type(AwareDateTime, "string", "date-time")
     error_ref = "#/components/schemas/" + _register(spec, ErrorOut, names)
     paths: dict[str, dict[str, Any]] = {}
@@ -167,9 +175,14 @@ def build_spec(app: web.Application) -> dict[str, Any]:
         if text and "\n" in text:
             op["description"] = text
         params: list[dict[str, Any]] = [
-            {"in": "path", "name": name, "required": True,
-             "schema": {"type": "integer", "minimum": 1} if name.endswith("_id")
-             else {"type": "string"}}
+            {
+                "in": "path",
+                "name": name,
+                "required": True,
+                "schema": {"type": "integer", "minimum": 1}
+                if name.endswith("_id")
+                else {"type": "string"},
+            }
             for name in _PARAM.findall(path)
         ]
         if meta.query is not None:
@@ -177,14 +190,22 @@ def build_spec(app: web.Application) -> dict[str, Any]:
         if params:
             op["parameters"] = params
         if meta.body is not None:
-            op["requestBody"] = {"required": True, "content": {"application/json": {
-                "schema": {"$ref": f"#/components/schemas/{_register(spec, meta.body, names)}"}}}}
+            op["requestBody"] = {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "$ref": f"#/components/schemas/{_register(spec, meta.body, names)}"
+                        }
+                    }
+                },
+            }
         ok: dict[str, Any] = {"description": "success"}
         if meta.status == 204:
             pass
         elif meta.response is not None:
             name = _register(spec, meta.response, names)
-            ref = {"$ref": f"#/components/schemas/{name}"}
+            ref: dict[str, Any] = {"$ref": f"#/components/schemas/{name}"}
             if meta.paged:
                 ref = {"$ref": f"#/components/schemas/{_paged_schema(spec, name)}"}
             elif meta.many:
@@ -229,5 +250,6 @@ class OpenApiHandler:
     @public
     async def docs(self, request: web.Request) -> web.Response:
         """A human-readable page rendering the OpenAPI document."""
-        return web.Response(text=DOCS_PAGE.replace("{{SPEC_PATH}}", SPEC_PATH),
-                            content_type="text/html")
+        return web.Response(
+            text=DOCS_PAGE.replace("{{SPEC_PATH}}", SPEC_PATH), content_type="text/html"
+        )

@@ -22,14 +22,16 @@ summary{cursor:pointer;padding:8px 10px;font-family:ui-monospace,monospace}
 .s{color:#556;font-family:system-ui,sans-serif;margin-left:8px}
 .body{padding:4px 16px 12px}
 pre{background:#f0f2f5;padding:8px;overflow:auto;font-size:12px}
-table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #dde;padding:3px 8px;text-align:left}
+table{border-collapse:collapse;font-size:13px}
+td,th{border:1px solid #dde;padding:3px 8px;text-align:left}
 input{padding:6px;width:300px}
 </style></head>
 <body><header><b>fullon_gateway</b> &mdash; <span id="ver"></span>
 &middot; <a href="{{SPEC_PATH}}">openapi.json</a></header>
 <main><p><input id="filter" placeholder="filter paths..."></p><div id="out">loading...</div></main>
 <script>
-function esc(s){return String(s).replace(/[&<>"]/g,c=>({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c]))}
+const ENT={'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'};
+function esc(s){return String(s).replace(/[&<>"]/g,c=>ENT[c])}
 function render(spec, q){
   const byTag={};
   for(const [path,ops] of Object.entries(spec.paths||{})){

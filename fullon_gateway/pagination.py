@@ -41,7 +41,8 @@ def decode_cursor(scope: str, cursor: str) -> int:
             raise ValueError("bad key")
     except (ValueError, KeyError, TypeError, binascii.Error, UnicodeEncodeError):
         raise ValidationError(
-            {"cursor": ["invalid cursor (use next_cursor from the previous page)"]}) from None
+            {"cursor": ["invalid cursor (use next_cursor from the previous page)"]}
+        ) from None
     return key
 
 
@@ -51,11 +52,16 @@ class PageQuery(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    limit = fields.Integer(load_default=DEFAULT_LIMIT,
-                           validate=validate.Range(min=1, max=MAX_LIMIT),
-                           metadata={"description": f"page size, 1..{MAX_LIMIT}"})
-    cursor = fields.String(load_default=None, validate=validate.Length(max=200),
-                           metadata={"description": "next_cursor of the previous page"})
+    limit = fields.Integer(
+        load_default=DEFAULT_LIMIT,
+        validate=validate.Range(min=1, max=MAX_LIMIT),
+        metadata={"description": f"page size, 1..{MAX_LIMIT}"},
+    )
+    cursor = fields.String(
+        load_default=None,
+        validate=validate.Length(max=200),
+        metadata={"description": "next_cursor of the previous page"},
+    )
 
 
 @dataclass(frozen=True)
@@ -70,8 +76,9 @@ class Page:
         after = decode_cursor(scope, cursor) if cursor else None
         return cls(scope, query["limit"], after)
 
-    def body(self, rows: Sequence[Any], key: str,
-             dump: Callable[[Sequence[Any]], list[Any]]) -> dict[str, Any]:
+    def body(
+        self, rows: Sequence[Any], key: str, dump: Callable[[Sequence[Any]], list[Any]]
+    ) -> dict[str, Any]:
         """Rows were fetched with ``limit + 1``: the extra one says a next page exists."""
         more = len(rows) > self.limit
         rows = rows[: self.limit]

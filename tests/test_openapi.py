@@ -50,8 +50,12 @@ async def test_spec_carries_schemas_security_and_summaries(client):
     page_ref = list_orders["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
     assert page_ref.endswith("OrderOutPage")
     one = spec["paths"]["/api/v1/orm/bots/{bot_id}"]["get"]
-    assert one["parameters"][0] == {"in": "path", "name": "bot_id", "required": True,
-                                    "schema": {"type": "integer", "minimum": 1}}
+    assert one["parameters"][0] == {
+        "in": "path",
+        "name": "bot_id",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 1},
+    }
     assert "404" in one["responses"]
     assert spec["paths"]["/health"]["get"]["security"] == []
     assert spec["paths"]["/api/v1/openapi.json"]["get"]["security"] == []
@@ -68,7 +72,9 @@ async def test_spec_is_valid_openapi(client):
     except Exception as exc:  # the default message dumps the whole document
         raise AssertionError(str(exc)[:2000]) from None
     assert spec["components"]["schemas"]["OrderOut"]["properties"]["created_at"] == {
-        "type": "string", "format": "date-time"}
+        "type": "string",
+        "format": "date-time",
+    }
 
 
 async def test_routes_added_by_other_handlers_appear(settings):

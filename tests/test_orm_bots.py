@@ -20,14 +20,20 @@ async def test_bot_crud(client, make_account):
     _admin, user, _seed, ex = await _setup(client, make_account)
     announced = []
     client.app[AUTH].add_revocation_listener(lambda kind, ident: announced.append((kind, ident)))
-    bot = await call(client, "POST", "/bots", user, 201,
-                     json={"name": "alpha", "ex_ids": [ex["ex_id"]]})
+    bot = await call(
+        client, "POST", "/bots", user, 201, json={"name": "alpha", "ex_ids": [ex["ex_id"]]}
+    )
     assert bot["user_id"] == user.user_id and bot["dry_run"] is True and bot["active"] is False
     assert bot["ex_ids"] == [ex["ex_id"]]
     assert ("ownership", user.user_id) in announced
     assert await call(client, "GET", f"/bots/{bot['bot_id']}", user) == bot
-    upd = await call(client, "PATCH", f"/bots/{bot['bot_id']}", user,
-                     json={"active": True, "dry_run": False, "ex_ids": [], "description": "d"})
+    upd = await call(
+        client,
+        "PATCH",
+        f"/bots/{bot['bot_id']}",
+        user,
+        json={"active": True, "dry_run": False, "ex_ids": [], "description": "d"},
+    )
     assert upd["active"] is True and upd["dry_run"] is False and upd["ex_ids"] == []
     await call(client, "POST", "/bots", user, 409, json={"name": "ALPHA"})
     listed = await call(client, "GET", "/bots", user, params={"active": "true"})
@@ -41,14 +47,16 @@ async def test_bot_crud(client, make_account):
 
 async def test_bot_validation(client, make_account):
     """Invalid bodies are 422 with fields; another user's exchange account in ex_ids is 422."""
-    admin, user, seed, _ex = await _setup(client, make_account)
+    _admin, user, seed, _ex = await _setup(client, make_account)
     other = await make_account()
     other_ex = await make_exchange(client, other, seed["kraken"]["cat_ex_id"])
-    err = await call(client, "POST", "/bots", user, 422,
-                     json={"name": "", "dry_run": "perhaps", "ex_ids": ["x"]})
+    err = await call(
+        client, "POST", "/bots", user, 422, json={"name": "", "dry_run": "perhaps", "ex_ids": ["x"]}
+    )
     assert {"name", "dry_run", "ex_ids.0"} <= set(err["fields"])
-    err = await call(client, "POST", "/bots", user, 422,
-                     json={"name": "b", "ex_ids": [other_ex["ex_id"]]})
+    err = await call(
+        client, "POST", "/bots", user, 422, json={"name": "b", "ex_ids": [other_ex["ex_id"]]}
+    )
     assert "ex_ids" in err["fields"]
     await call(client, "POST", "/bots", user, 422, json={"name": "b", "ex_ids": [2**31]})
 
@@ -62,8 +70,9 @@ async def test_delete_bot_with_open_orders_is_409(client, make_account):
     err = await call(client, "DELETE", f"/bots/{bot['bot_id']}", user, 409)
     assert err["code"] == "bot_has_open_orders"
     assert "1 open order" in err["detail"] and "cancel" in err["detail"]
-    await call(client, "PATCH", f"/orders/{order['order_id']}/status", user,
-               json={"status": "Cancelled"})
+    await call(
+        client, "PATCH", f"/orders/{order['order_id']}/status", user, json={"status": "Cancelled"}
+    )
     await call(client, "DELETE", f"/bots/{bot['bot_id']}", user, 204)
     kept = await call(client, "GET", f"/orders/{order['order_id']}", user)
     assert kept["bot_id"] is None and kept["status"] == "Cancelled"
@@ -74,17 +83,39 @@ async def test_feeds_strategies_details_logs(client, make_account):
     _admin, user, seed, ex = await _setup(client, make_account)
     bot = await make_bot(client, user, ex_ids=[ex["ex_id"]])
     b = f"/bots/{bot['bot_id']}"
-    feed = await call(client, "POST", f"{b}/feeds", user, 201,
-                      json={"symbol_id": seed["btc"]["symbol_id"], "period": "minutes",
-                            "compression": 5})
+    feed = await call(
+        client,
+        "POST",
+        f"{b}/feeds",
+        user,
+        201,
+        json={"symbol_id": seed["btc"]["symbol_id"], "period": "minutes", "compression": 5},
+    )
     assert feed["symbol"] == "BTC/USD" and feed["exchange"] == "kraken"
-    err = await call(client, "POST", f"{b}/feeds", user, 422,
-                     json={"symbol_id": 999, "period": "fortnights", "compression": 0})
+    err = await call(
+        client,
+        "POST",
+        f"{b}/feeds",
+        user,
+        422,
+        json={"symbol_id": 999, "period": "fortnights", "compression": 0},
+    )
     assert {"period", "compression"} <= set(err["fields"])
     await call(client, "POST", f"{b}/feeds", user, 422, json={"symbol_id": 999, "period": "days"})
-    strat = await call(client, "POST", "/strategies/bot-strategies", user, 201, json={
-        "bot_id": bot["bot_id"], "cat_str_id": seed["strategy"]["cat_str_id"],
-        "size": 0.5, "leverage": 2, "params": {"fast": 5, "stop": 0.01}})
+    strat = await call(
+        client,
+        "POST",
+        "/strategies/bot-strategies",
+        user,
+        201,
+        json={
+            "bot_id": bot["bot_id"],
+            "cat_str_id": seed["strategy"]["cat_str_id"],
+            "size": 0.5,
+            "leverage": 2,
+            "params": {"fast": 5, "stop": 0.01},
+        },
+    )
     assert strat["strategy"] == "trend" and strat["params"] == {"fast": 5, "stop": 0.01}
     details = await call(client, "GET", f"{b}/details", user)
     assert [f["feed_id"] for f in details["feeds"]] == [feed["feed_id"]]
@@ -109,23 +140,48 @@ async def test_bot_strategy_params_are_checked(client, make_account):
     _admin, user, seed, _ex = await _setup(client, make_account)
     bot = await make_bot(client, user)
     base = {"bot_id": bot["bot_id"], "cat_str_id": seed["strategy"]["cat_str_id"]}
-    err = await call(client, "POST", "/strategies/bot-strategies", user, 422,
-                     json={**base, "params": {"fast": "ten", "slow": 1, "nope": 1}})
+    err = await call(
+        client,
+        "POST",
+        "/strategies/bot-strategies",
+        user,
+        422,
+        json={**base, "params": {"fast": "ten", "slow": 1, "nope": 1}},
+    )
     assert set(err["fields"]) == {"params.fast", "params.slow", "params.nope"}
-    err = await call(client, "POST", "/strategies/bot-strategies", user, 422,
-                     json={**base, "leverage": 0, "size": -1})
+    err = await call(
+        client,
+        "POST",
+        "/strategies/bot-strategies",
+        user,
+        422,
+        json={**base, "leverage": 0, "size": -1},
+    )
     assert {"leverage", "size"} <= set(err["fields"])
-    err = await call(client, "POST", "/strategies/bot-strategies", user, 422,
-                     json={**base, "cat_str_id": 9999})
+    err = await call(
+        client, "POST", "/strategies/bot-strategies", user, 422, json={**base, "cat_str_id": 9999}
+    )
     assert "cat_str_id" in err["fields"]
     strat = await call(client, "POST", "/strategies/bot-strategies", user, 201, json=base)
-    upd = await call(client, "PATCH", f"/strategies/bot-strategies/{strat['str_id']}", user,
-                     json={"params": {"slow": 100}, "leverage": 3})
+    upd = await call(
+        client,
+        "PATCH",
+        f"/strategies/bot-strategies/{strat['str_id']}",
+        user,
+        json={"params": {"slow": 100}, "leverage": 3},
+    )
     assert upd["params"] == {"slow": 100} and upd["leverage"] == 3
-    await call(client, "PATCH", f"/strategies/bot-strategies/{strat['str_id']}", user, 422,
-               json={"params": {"fast": 0}})
-    listed = await call(client, "GET", "/strategies/bot-strategies", user,
-                        params={"bot_id": bot["bot_id"]})
+    await call(
+        client,
+        "PATCH",
+        f"/strategies/bot-strategies/{strat['str_id']}",
+        user,
+        422,
+        json={"params": {"fast": 0}},
+    )
+    listed = await call(
+        client, "GET", "/strategies/bot-strategies", user, params={"bot_id": bot["bot_id"]}
+    )
     assert [s["str_id"] for s in listed["items"]] == [strat["str_id"]]
     await call(client, "DELETE", f"/strategies/bot-strategies/{strat['str_id']}", user, 204)
 
@@ -139,8 +195,14 @@ async def test_strategy_catalog(client, make_account):
     one = await call(client, "GET", f"/strategies/catalog/{seed['strategy']['cat_str_id']}", user)
     assert one["name"] == "trend"
     await call(client, "POST", "/strategies/catalog", user, 403, json={"name": "x"})
-    err = await call(client, "POST", "/strategies/catalog", admin, 422,
-                     json={"name": "x", "params": {"a": {"type": "complex"}}})
+    err = await call(
+        client,
+        "POST",
+        "/strategies/catalog",
+        admin,
+        422,
+        json={"name": "x", "params": {"a": {"type": "complex"}}},
+    )
     assert "params" in err["fields"]
     await call(client, "POST", "/strategies/catalog", admin, 409, json={"name": "trend"})
 
@@ -151,14 +213,25 @@ async def test_bots_of_others_are_404(client, make_account):
     other = await make_account()
     bot = await make_bot(client, user)
     b = f"/bots/{bot['bot_id']}"
-    for method, path, body in [("GET", b, None), ("PATCH", b, {"name": "x"}), ("DELETE", b, None),
-                               ("GET", f"{b}/details", None), ("GET", f"{b}/feeds", None),
-                               ("GET", f"{b}/strategies", None), ("GET", f"{b}/stats", None),
-                               ("GET", f"{b}/last-log", None),
-                               ("POST", f"{b}/logs", {"message": "hi"}),
-                               ("POST", f"{b}/feeds", {"symbol_id": seed["btc"]["symbol_id"],
-                                                       "period": "days"})]:
+    for method, path, body in [
+        ("GET", b, None),
+        ("PATCH", b, {"name": "x"}),
+        ("DELETE", b, None),
+        ("GET", f"{b}/details", None),
+        ("GET", f"{b}/feeds", None),
+        ("GET", f"{b}/strategies", None),
+        ("GET", f"{b}/stats", None),
+        ("GET", f"{b}/last-log", None),
+        ("POST", f"{b}/logs", {"message": "hi"}),
+        ("POST", f"{b}/feeds", {"symbol_id": seed["btc"]["symbol_id"], "period": "days"}),
+    ]:
         await call(client, method, path, other, 404, json=body)
-    err = await call(client, "POST", "/strategies/bot-strategies", other, 422, json={
-        "bot_id": bot["bot_id"], "cat_str_id": seed["strategy"]["cat_str_id"]})
+    err = await call(
+        client,
+        "POST",
+        "/strategies/bot-strategies",
+        other,
+        422,
+        json={"bot_id": bot["bot_id"], "cat_str_id": seed["strategy"]["cat_str_id"]},
+    )
     assert "bot_id" in err["fields"]

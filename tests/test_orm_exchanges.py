@@ -14,15 +14,23 @@ async def test_catalog_read_by_anyone_written_by_admin(client, make_account):
     user = await make_account()
     admin = await make_account("admin")
     await call(client, "POST", "/exchanges/catalog", user, 403, json={"name": "kraken"})
-    cat = await call(client, "POST", "/exchanges/catalog", admin, 201,
-                     json={"name": "kraken", "params": {"ws": True}})
+    cat = await call(
+        client,
+        "POST",
+        "/exchanges/catalog",
+        admin,
+        201,
+        json={"name": "kraken", "params": {"ws": True}},
+    )
     await call(client, "POST", "/exchanges/catalog", admin, 409, json={"name": "kraken"})
     err = await call(client, "POST", "/exchanges/catalog", admin, 422, json={"name": "Bad Name!"})
     assert "name" in err["fields"]
     listed = await call(client, "GET", "/exchanges/catalog", user)
     assert listed == {"items": [{**cat}], "next_cursor": None}
     assert listed["items"][0]["params"] == {"ws": True}
-    assert (await call(client, "GET", f"/exchanges/catalog/{cat['cat_ex_id']}", user))["name"] == "kraken"
+    assert (await call(client, "GET", f"/exchanges/catalog/{cat['cat_ex_id']}", user))[
+        "name"
+    ] == "kraken"
     await call(client, "GET", "/exchanges/catalog/424242", user, 404)
 
 
@@ -30,7 +38,9 @@ async def test_catalog_symbols(client, make_account):
     """/exchanges/catalog/{id}/symbols lists only that exchange's symbols; unknown id is 404."""
     admin = await make_account("admin")
     seed = await seed_catalog(client, admin)
-    body = await call(client, "GET", f"/exchanges/catalog/{seed['kraken']['cat_ex_id']}/symbols", admin)
+    body = await call(
+        client, "GET", f"/exchanges/catalog/{seed['kraken']['cat_ex_id']}/symbols", admin
+    )
     assert [s["symbol"] for s in body["items"]] == ["BTC/USD", "ETH/USD"]
     assert all(s["exchange"] == "kraken" for s in body["items"])
     await call(client, "GET", "/exchanges/catalog/999/symbols", admin, 404)
@@ -43,19 +53,36 @@ async def test_exchange_account_crud(client, make_account):
     seed = await seed_catalog(client, admin)
     announced = []
     client.app[AUTH].add_revocation_listener(lambda kind, ident: announced.append((kind, ident)))
-    ex = await call(client, "POST", "/exchanges/user-exchanges", user, 201,
-                    json={"cat_ex_id": seed["kraken"]["cat_ex_id"], "name": "main", "test": True})
+    ex = await call(
+        client,
+        "POST",
+        "/exchanges/user-exchanges",
+        user,
+        201,
+        json={"cat_ex_id": seed["kraken"]["cat_ex_id"], "name": "main", "test": True},
+    )
     assert ex["user_id"] == user.user_id and ex["exchange"] == "kraken"
     assert ex["test"] is True and ex["active"] is True and ex["has_credentials"] is False
     assert ("ownership", user.user_id) in announced
     assert await call(client, "GET", f"/exchanges/user-exchanges/{ex['ex_id']}", user) == ex
     listed = await call(client, "GET", "/exchanges/user-exchanges", user)
     assert [e["ex_id"] for e in listed["items"]] == [ex["ex_id"]]
-    upd = await call(client, "PATCH", f"/exchanges/user-exchanges/{ex['ex_id']}", user,
-                     json={"name": "renamed", "active": False})
+    upd = await call(
+        client,
+        "PATCH",
+        f"/exchanges/user-exchanges/{ex['ex_id']}",
+        user,
+        json={"name": "renamed", "active": False},
+    )
     assert upd["name"] == "renamed" and upd["active"] is False
-    await call(client, "POST", "/exchanges/user-exchanges", user, 409,
-               json={"cat_ex_id": seed["kraken"]["cat_ex_id"], "name": "renamed"})
+    await call(
+        client,
+        "POST",
+        "/exchanges/user-exchanges",
+        user,
+        409,
+        json={"cat_ex_id": seed["kraken"]["cat_ex_id"], "name": "renamed"},
+    )
     announced.clear()
     await call(client, "DELETE", f"/exchanges/user-exchanges/{ex['ex_id']}", user, 204)
     assert ("ownership", user.user_id) in announced
@@ -65,17 +92,36 @@ async def test_exchange_account_crud(client, make_account):
 async def test_exchange_account_validation(client, make_account):
     """Bad bodies are 422 naming the fields; an unknown catalog id is a 422 on cat_ex_id."""
     user = await make_account()
-    err = await call(client, "POST", "/exchanges/user-exchanges", user, 422,
-                     json={"name": "", "test": "maybe", "extra": 1})
+    err = await call(
+        client,
+        "POST",
+        "/exchanges/user-exchanges",
+        user,
+        422,
+        json={"name": "", "test": "maybe", "extra": 1},
+    )
     assert {"cat_ex_id", "name", "test", "extra"} <= set(err["fields"])
-    err = await call(client, "POST", "/exchanges/user-exchanges", user, 422,
-                     json={"cat_ex_id": 4242, "name": "x"})
+    err = await call(
+        client,
+        "POST",
+        "/exchanges/user-exchanges",
+        user,
+        422,
+        json={"cat_ex_id": 4242, "name": "x"},
+    )
     assert "cat_ex_id" in err["fields"]
-    err = await call(client, "POST", "/exchanges/user-exchanges", user, 422,
-                     json={"cat_ex_id": 1, "name": "x\u0000y"})
+    err = await call(
+        client,
+        "POST",
+        "/exchanges/user-exchanges",
+        user,
+        422,
+        json={"cat_ex_id": 1, "name": "x\u0000y"},
+    )
     assert "name" in err["fields"]
-    resp = await client.post("/api/v1/orm/exchanges/user-exchanges", data=b"{not json",
-                             headers=user.headers)
+    resp = await client.post(
+        "/api/v1/orm/exchanges/user-exchanges", data=b"{not json", headers=user.headers
+    )
     assert resp.status == 400
 
 
@@ -84,12 +130,29 @@ async def test_credentials_refused_without_encryption_key(client, make_account):
     admin = await make_account("admin")
     user = await make_account()
     seed = await seed_catalog(client, admin)
-    err = await call(client, "POST", "/exchanges/user-exchanges", user, 422, json={
-        "cat_ex_id": seed["kraken"]["cat_ex_id"], "name": "k", "api_key": "A", "api_secret": "B"})
+    err = await call(
+        client,
+        "POST",
+        "/exchanges/user-exchanges",
+        user,
+        422,
+        json={
+            "cat_ex_id": seed["kraken"]["cat_ex_id"],
+            "name": "k",
+            "api_key": "A",
+            "api_secret": "B",
+        },
+    )
     assert err["code"] == "credentials_not_accepted"
     assert "exchange_secrets_key" in err["fields"]["api_key"][0]
-    err = await call(client, "POST", "/exchanges/user-exchanges", user, 422, json={
-        "cat_ex_id": seed["kraken"]["cat_ex_id"], "name": "k", "api_key": "A"})
+    err = await call(
+        client,
+        "POST",
+        "/exchanges/user-exchanges",
+        user,
+        422,
+        json={"cat_ex_id": seed["kraken"]["cat_ex_id"], "name": "k", "api_key": "A"},
+    )
     assert "api_secret" in err["fields"]
 
 
@@ -101,8 +164,9 @@ async def test_credentials_encrypted_and_never_returned(app_client, make_setting
     user_row = await client.app[AUTH].create_user("u@example.com", "pw-123456")
     tokens = {}
     for row in (admin_row, user_row):
-        resp = await client.post("/api/v1/auth/login",
-                                 json={"email": row["email"], "password": "pw-123456"})
+        resp = await client.post(
+            "/api/v1/auth/login", json={"email": row["email"], "password": "pw-123456"}
+        )
         tokens[row["role"]] = {"Authorization": "Bearer " + (await resp.json())["access_token"]}
 
     class Who:
@@ -111,9 +175,19 @@ async def test_credentials_encrypted_and_never_returned(app_client, make_setting
 
     admin, user = Who(tokens["admin"]), Who(tokens["user"])
     seed = await seed_catalog(client, admin)
-    ex = await call(client, "POST", "/exchanges/user-exchanges", user, 201, json={
-        "cat_ex_id": seed["kraken"]["cat_ex_id"], "name": "k",
-        "api_key": "PUBLIC-KEY-123", "api_secret": "SUPER-SECRET-456"})
+    ex = await call(
+        client,
+        "POST",
+        "/exchanges/user-exchanges",
+        user,
+        201,
+        json={
+            "cat_ex_id": seed["kraken"]["cat_ex_id"],
+            "name": "k",
+            "api_key": "PUBLIC-KEY-123",
+            "api_secret": "SUPER-SECRET-456",
+        },
+    )
     assert ex["has_credentials"] is True
     for path in (f"/exchanges/user-exchanges/{ex['ex_id']}", "/exchanges/user-exchanges"):
         resp = await client.get("/api/v1/orm" + path, headers=user.headers)
@@ -155,12 +229,14 @@ async def test_other_users_accounts_are_invisible(client, make_account):
     await call(client, "DELETE", path, b, 404)
     listed = await call(client, "GET", "/exchanges/user-exchanges", b)
     assert [e["ex_id"] for e in listed["items"]] == [ex_b["ex_id"]]
-    listed = await call(client, "GET", "/exchanges/user-exchanges", b,
-                        params={"user_id": a.user_id})
+    listed = await call(
+        client, "GET", "/exchanges/user-exchanges", b, params={"user_id": a.user_id}
+    )
     assert [e["ex_id"] for e in listed["items"]] == [ex_b["ex_id"]]
     everyone = await call(client, "GET", "/exchanges/user-exchanges", admin)
     assert {e["ex_id"] for e in everyone["items"]} == {ex_a["ex_id"], ex_b["ex_id"]}
-    only_a = await call(client, "GET", "/exchanges/user-exchanges", admin,
-                        params={"user_id": a.user_id})
+    only_a = await call(
+        client, "GET", "/exchanges/user-exchanges", admin, params={"user_id": a.user_id}
+    )
     assert [e["ex_id"] for e in only_a["items"]] == [ex_a["ex_id"]]
     await call(client, "GET", path, admin)

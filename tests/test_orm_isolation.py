@@ -1,5 +1,5 @@
-"""The isolation matrix: every /api/v1/orm route × (owner A by JWT, A's trade key, A's read
-key, another user B, an admin, nobody) → the expected status."""
+"""The isolation matrix: every /api/v1/orm route x (owner A by JWT, A's trade key, A's read
+key, another user B, an admin, nobody) -> the expected status."""
 
 from __future__ import annotations
 
@@ -9,23 +9,54 @@ from orm_support import ORM, api_key, call, make_bot, make_exchange, make_order,
 async def _world(client, a, seed):
     ex = await make_exchange(client, a, seed["kraken"]["cat_ex_id"], "iso")
     bot = await make_bot(client, a, "iso-bot", [ex["ex_id"]])
-    feed = await call(client, "POST", f"/bots/{bot['bot_id']}/feeds", a, 201,
-                      json={"symbol_id": seed["btc"]["symbol_id"], "period": "days"})
-    strat = await call(client, "POST", "/strategies/bot-strategies", a, 201, json={
-        "bot_id": bot["bot_id"], "cat_str_id": seed["strategy"]["cat_str_id"]})
+    feed = await call(
+        client,
+        "POST",
+        f"/bots/{bot['bot_id']}/feeds",
+        a,
+        201,
+        json={"symbol_id": seed["btc"]["symbol_id"], "period": "days"},
+    )
+    strat = await call(
+        client,
+        "POST",
+        "/strategies/bot-strategies",
+        a,
+        201,
+        json={"bot_id": bot["bot_id"], "cat_str_id": seed["strategy"]["cat_str_id"]},
+    )
     order = await make_order(client, a, ex["ex_id"], bot["bot_id"])
-    trade = await call(client, "POST", "/trades", a, 201, json={
-        "ex_id": ex["ex_id"], "symbol": "BTC/USD", "side": "buy", "volume": 1, "price": 1})
-    return {"ex": ex["ex_id"], "bot": bot["bot_id"], "feed": feed["feed_id"],
-            "str": strat["str_id"], "order": order["order_id"], "trade": trade["trade_id"]}
+    trade = await call(
+        client,
+        "POST",
+        "/trades",
+        a,
+        201,
+        json={"ex_id": ex["ex_id"], "symbol": "BTC/USD", "side": "buy", "volume": 1, "price": 1},
+    )
+    return {
+        "ex": ex["ex_id"],
+        "bot": bot["bot_id"],
+        "feed": feed["feed_id"],
+        "str": strat["str_id"],
+        "order": order["order_id"],
+        "trade": trade["trade_id"],
+    }
 
 
 # (method, path, body) on objects owned by A. Reads: 200 for A, A's keys and admin,
 # 404 for B. Writes: same, but 403 for the read key.
 OWNED_READS = [
-    "/exchanges/user-exchanges/{ex}", "/bots/{bot}", "/bots/{bot}/details", "/bots/{bot}/feeds",
-    "/bots/{bot}/strategies", "/bots/{bot}/stats", "/bots/{bot}/last-log",
-    "/strategies/bot-strategies/{str}", "/orders/{order}", "/trades/{trade}",
+    "/exchanges/user-exchanges/{ex}",
+    "/bots/{bot}",
+    "/bots/{bot}/details",
+    "/bots/{bot}/feeds",
+    "/bots/{bot}/strategies",
+    "/bots/{bot}/stats",
+    "/bots/{bot}/last-log",
+    "/strategies/bot-strategies/{str}",
+    "/orders/{order}",
+    "/trades/{trade}",
 ]
 OWNED_WRITES = [
     ("PATCH", "/exchanges/user-exchanges/{ex}", {"active": True}),
@@ -35,16 +66,31 @@ OWNED_WRITES = [
 ]
 # Lists any authenticated reader may call; B's answer must not contain A's rows.
 LISTS = [
-    ("/exchanges/user-exchanges", "ex_id", "ex"), ("/bots", "bot_id", "bot"),
-    ("/strategies/bot-strategies", "str_id", "str"), ("/orders", "order_id", "order"),
-    ("/orders/open", "order_id", "order"), ("/trades", "trade_id", "trade"),
+    ("/exchanges/user-exchanges", "ex_id", "ex"),
+    ("/bots", "bot_id", "bot"),
+    ("/strategies/bot-strategies", "str_id", "str"),
+    ("/orders", "order_id", "order"),
+    ("/orders/open", "order_id", "order"),
+    ("/trades", "trade_id", "trade"),
     ("/views/bot-dashboard", "bot_id", "bot"),
 ]
-PUBLIC_READS = ["/exchanges/catalog", "/symbols", "/symbols/search?q=BTC", "/strategies/catalog",
-                "/users/me", "/trades/stats", "/trades/performance", "/views/portfolio-stats",
-                "/views/trading-overview"]
-ADMIN_ONLY = [("GET", "/users", None), ("POST", "/exchanges/catalog", {"name": "newex"}),
-              ("POST", "/symbols", None), ("POST", "/strategies/catalog", {"name": "s2"})]
+PUBLIC_READS = [
+    "/exchanges/catalog",
+    "/symbols",
+    "/symbols/search?q=BTC",
+    "/strategies/catalog",
+    "/users/me",
+    "/trades/stats",
+    "/trades/performance",
+    "/views/portfolio-stats",
+    "/views/trading-overview",
+]
+ADMIN_ONLY = [
+    ("GET", "/users", None),
+    ("POST", "/exchanges/catalog", {"name": "newex"}),
+    ("POST", "/symbols", None),
+    ("POST", "/strategies/catalog", {"name": "s2"}),
+]
 
 
 async def test_isolation_matrix(client, make_account):
@@ -60,62 +106,118 @@ async def test_isolation_matrix(client, make_account):
     results = {}
 
     async def status_of(method, path, who, body=None):
-        headers = {} if who is None else (who.headers if not isinstance(who, str)
-                                          else {"X-API-Key": who})
+        headers = (
+            {} if who is None else (who.headers if not isinstance(who, str) else {"X-API-Key": who})
+        )
         resp = await client.request(method, ORM + path, headers=headers, json=body)
         await resp.read()
         return resp.status
 
     for tmpl in OWNED_READS:
         path = tmpl.format(**w)
-        for name, who, want in [("A", a, 200), ("A-trade", trade_key, 200),
-                                ("A-read", read_key, 200), ("B", b, 404), ("B-key", b_key, 404),
-                                ("admin", admin, 200), ("nobody", None, 401)]:
+        for name, who, want in [
+            ("A", a, 200),
+            ("A-trade", trade_key, 200),
+            ("A-read", read_key, 200),
+            ("B", b, 404),
+            ("B-key", b_key, 404),
+            ("admin", admin, 200),
+            ("nobody", None, 401),
+        ]:
             results[("GET", tmpl, name)] = (await status_of("GET", path, who), want)
     for method, tmpl, body in OWNED_WRITES:
         path = tmpl.format(**w)
-        for name, who, want in [("A", a, 200), ("A-trade", trade_key, 200),
-                                ("A-read", read_key, 403), ("B", b, 404), ("B-key", b_key, 404),
-                                ("admin", admin, 200), ("nobody", None, 401)]:
+        for name, who, want in [
+            ("A", a, 200),
+            ("A-trade", trade_key, 200),
+            ("A-read", read_key, 403),
+            ("B", b, 404),
+            ("B-key", b_key, 404),
+            ("admin", admin, 200),
+            ("nobody", None, 401),
+        ]:
             ok = 201 if method == "POST" else 200
-            results[(method, tmpl, name)] = (await status_of(method, path, who, body),
-                                             ok if want == 200 else want)
+            results[(method, tmpl, name)] = (
+                await status_of(method, path, who, body),
+                ok if want == 200 else want,
+            )
     # Status changes and deletions, each on a fresh object so every caller has one to act on.
-    for name, who, want in [("A", a, 200), ("A-trade", trade_key, 200), ("A-read", read_key, 403),
-                            ("B", b, 404), ("admin", admin, 200), ("nobody", None, 401)]:
+    for name, who, want in [
+        ("A", a, 200),
+        ("A-trade", trade_key, 200),
+        ("A-read", read_key, 403),
+        ("B", b, 404),
+        ("admin", admin, 200),
+        ("nobody", None, 401),
+    ]:
         order = await make_order(client, a, w["ex"])
         results[("PATCH", "/orders/{id}/status", name)] = (
-            await status_of("PATCH", f"/orders/{order['order_id']}/status", who,
-                            {"status": "Open"}), want)
+            await status_of(
+                "PATCH", f"/orders/{order['order_id']}/status", who, {"status": "Open"}
+            ),
+            want,
+        )
         ex = await make_exchange(client, a, seed["kraken"]["cat_ex_id"], f"del-{name}")
         bot = await make_bot(client, a, f"del-{name}")
-        feed = await call(client, "POST", f"/bots/{bot['bot_id']}/feeds", a, 201,
-                          json={"symbol_id": seed["btc"]["symbol_id"], "period": "days"})
-        strat = await call(client, "POST", "/strategies/bot-strategies", a, 201, json={
-            "bot_id": bot["bot_id"], "cat_str_id": seed["strategy"]["cat_str_id"]})
-        deletes = [f"/bots/{bot['bot_id']}/feeds/{feed['feed_id']}",
-                   f"/strategies/bot-strategies/{strat['str_id']}",
-                   f"/bots/{bot['bot_id']}", f"/exchanges/user-exchanges/{ex['ex_id']}"]
+        feed = await call(
+            client,
+            "POST",
+            f"/bots/{bot['bot_id']}/feeds",
+            a,
+            201,
+            json={"symbol_id": seed["btc"]["symbol_id"], "period": "days"},
+        )
+        strat = await call(
+            client,
+            "POST",
+            "/strategies/bot-strategies",
+            a,
+            201,
+            json={"bot_id": bot["bot_id"], "cat_str_id": seed["strategy"]["cat_str_id"]},
+        )
+        deletes = [
+            f"/bots/{bot['bot_id']}/feeds/{feed['feed_id']}",
+            f"/strategies/bot-strategies/{strat['str_id']}",
+            f"/bots/{bot['bot_id']}",
+            f"/exchanges/user-exchanges/{ex['ex_id']}",
+        ]
         for path in deletes:
             results[("DELETE", path.split("/")[1], name)] = (
-                await status_of("DELETE", path, who), 204 if want == 200 else want)
+                await status_of("DELETE", path, who),
+                204 if want == 200 else want,
+            )
         results[("POST", "/bots/{id}/feeds", name)] = (
-            await status_of("POST", f"/bots/{w['bot']}/feeds", who,
-                            {"symbol_id": seed["eth"]["symbol_id"], "period": "hours"}),
-            201 if want == 200 else want)
+            await status_of(
+                "POST",
+                f"/bots/{w['bot']}/feeds",
+                who,
+                {"symbol_id": seed["eth"]["symbol_id"], "period": "hours"},
+            ),
+            201 if want == 200 else want,
+        )
     # Creating on A's objects by others: B cannot use A's account or bot.
-    body = {"ex_id": w["ex"], "symbol": "BTC/USD", "side": "buy", "order_type": "market",
-            "volume": 1}
-    for name, who, want in [("A", a, 201), ("A-read", read_key, 403), ("B", b, 422),
-                            ("admin", admin, 201), ("nobody", None, 401)]:
+    body = {
+        "ex_id": w["ex"],
+        "symbol": "BTC/USD",
+        "side": "buy",
+        "order_type": "market",
+        "volume": 1,
+    }
+    for name, who, want in [
+        ("A", a, 201),
+        ("A-read", read_key, 403),
+        ("B", b, 422),
+        ("admin", admin, 201),
+        ("nobody", None, 401),
+    ]:
         results[("POST", "/orders", name)] = (await status_of("POST", "/orders", who, body), want)
         trade = {k: v for k, v in body.items() if k != "order_type"} | {"price": 1}
-        results[("POST", "/trades", name)] = (await status_of("POST", "/trades", who, trade),
-                                              want)
+        results[("POST", "/trades", name)] = (await status_of("POST", "/trades", who, trade), want)
     for name, who in [("A-read", read_key), ("B", b)]:
         results[("POST", "/bots", name)] = (
             await status_of("POST", "/bots", who, {"name": f"n-{name}"}),
-            403 if name == "A-read" else 201)
+            403 if name == "A-read" else 201,
+        )
     mismatches = {k: v for k, v in results.items() if v[0] != v[1]}
     assert not mismatches, mismatches
 

@@ -23,18 +23,26 @@ async def test_order_create_and_filters(client, make_account):
     o3 = await make_order(client, user, ex["ex_id"], bot["bot_id"], order_type="market", price=None)
     assert o1["status"] == "New" and o1["filled"] == 0 and o3["price"] is None
     ids = lambda body: [o["order_id"] for o in body["items"]]  # noqa: E731
-    assert ids(await call(client, "GET", "/orders", user)) == [o3["order_id"], o2["order_id"],
-                                                               o1["order_id"]]
+    assert ids(await call(client, "GET", "/orders", user)) == [
+        o3["order_id"],
+        o2["order_id"],
+        o1["order_id"],
+    ]
     assert ids(await call(client, "GET", "/orders", user, params={"bot_id": bot["bot_id"]})) == [
-        o3["order_id"], o1["order_id"]]
+        o3["order_id"],
+        o1["order_id"],
+    ]
     assert ids(await call(client, "GET", "/orders", user, params={"symbol": "ETH/USD"})) == [
-        o2["order_id"]]
+        o2["order_id"]
+    ]
     assert ids(await call(client, "GET", "/orders", user, params={"side": "sell"})) == [
-        o2["order_id"]]
+        o2["order_id"]
+    ]
     await call(client, "PATCH", f"/orders/{o1['order_id']}/status", user, json={"status": "Open"})
     await call(client, "PATCH", f"/orders/{o1['order_id']}/status", user, json={"status": "Filled"})
     assert ids(await call(client, "GET", "/orders", user, params={"status": "Filled"})) == [
-        o1["order_id"]]
+        o1["order_id"]
+    ]
     assert ids(await call(client, "GET", "/orders/open", user)) == [o3["order_id"], o2["order_id"]]
     future = "2999-01-01T00:00:00Z"
     assert ids(await call(client, "GET", "/orders", user, params={"since": future})) == []
@@ -48,22 +56,40 @@ async def test_order_create_and_filters(client, make_account):
 async def test_order_validation(client, make_account):
     """Bad orders are 422: missing price on a limit order, non-positive volume, bad side,
     someone else's exchange account, a bot of another owner."""
-    admin, user, ex, _bot = await _setup(client, make_account)
+    _admin, user, ex, _bot = await _setup(client, make_account)
     other = await make_account()
     other_bot = await make_bot(client, other, name="theirs")
     base = {"ex_id": ex["ex_id"], "symbol": "BTC/USD", "side": "buy", "volume": 1}
     err = await call(client, "POST", "/orders", user, 422, json={**base, "order_type": "limit"})
     assert "price" in err["fields"]
-    err = await call(client, "POST", "/orders", user, 422,
-                     json={**base, "volume": 0, "side": "hold", "order_type": "market"})
+    err = await call(
+        client,
+        "POST",
+        "/orders",
+        user,
+        422,
+        json={**base, "volume": 0, "side": "hold", "order_type": "market"},
+    )
     assert {"volume", "side"} <= set(err["fields"])
-    err = await call(client, "POST", "/orders", user, 422,
-                     json={**base, "order_type": "market", "volume": "1e400"})
+    err = await call(
+        client,
+        "POST",
+        "/orders",
+        user,
+        422,
+        json={**base, "order_type": "market", "volume": "1e400"},
+    )
     assert "volume" in err["fields"]
     err = await call(client, "POST", "/orders", other, 422, json={**base, "order_type": "market"})
     assert "ex_id" in err["fields"]
-    err = await call(client, "POST", "/orders", user, 422,
-                     json={**base, "order_type": "market", "bot_id": other_bot["bot_id"]})
+    err = await call(
+        client,
+        "POST",
+        "/orders",
+        user,
+        422,
+        json={**base, "order_type": "market", "bot_id": other_bot["bot_id"]},
+    )
     assert "bot_id" in err["fields"]
 
 
@@ -73,16 +99,27 @@ async def test_status_transitions(client, make_account):
     _admin, user, ex, bot = await _setup(client, make_account)
 
     async def move(order, status, expect=200):
-        return await call(client, "PATCH", f"/orders/{order['order_id']}/status", user, expect,
-                          json={"status": status})
+        return await call(
+            client,
+            "PATCH",
+            f"/orders/{order['order_id']}/status",
+            user,
+            expect,
+            json={"status": status},
+        )
 
     o = await make_order(client, user, ex["ex_id"], bot["bot_id"])
     err = await move(o, "Filled", 409)
     assert err["code"] == "illegal_status_transition"
     assert "from New to Filled" in err["detail"] and "Open" in err["detail"]
     await move(o, "Open")
-    part = await call(client, "PATCH", f"/orders/{o['order_id']}/status", user,
-                      json={"status": "PartiallyFilled", "filled": 0.4})
+    part = await call(
+        client,
+        "PATCH",
+        f"/orders/{o['order_id']}/status",
+        user,
+        json={"status": "PartiallyFilled", "filled": 0.4},
+    )
     assert part["filled"] == 0.4
     await move(o, "PartiallyFilled")
     done = await move(o, "Filled")
@@ -93,16 +130,22 @@ async def test_status_transitions(client, make_account):
     c = await make_order(client, user, ex["ex_id"])
     await move(c, "Cancelled")
     r = await make_order(client, user, ex["ex_id"])
-    rej = await call(client, "PATCH", f"/orders/{r['order_id']}/status", user,
-                     json={"status": "Rejected", "reason": "insufficient funds"})
+    rej = await call(
+        client,
+        "PATCH",
+        f"/orders/{r['order_id']}/status",
+        user,
+        json={"status": "Rejected", "reason": "insufficient funds"},
+    )
     assert rej["reason"] == "insufficient funds"
     oc = await make_order(client, user, ex["ex_id"])
     await move(oc, "Open")
     await move(oc, "New", 409)
     await move(oc, "Rejected", 409)
     await move(oc, "Cancelled")
-    err = await call(client, "PATCH", f"/orders/{oc['order_id']}/status", user, 422,
-                     json={"status": "Gone"})
+    err = await call(
+        client, "PATCH", f"/orders/{oc['order_id']}/status", user, 422, json={"status": "Gone"}
+    )
     assert "status" in err["fields"]
 
 
@@ -114,11 +157,14 @@ async def test_concurrent_transitions_have_one_winner(client, make_account):
     _admin, user, ex, _bot = await _setup(client, make_account)
     for _ in range(5):
         o = await make_order(client, user, ex["ex_id"])
-        await call(client, "PATCH", f"/orders/{o['order_id']}/status", user, json={"status": "Open"})
+        await call(
+            client, "PATCH", f"/orders/{o['order_id']}/status", user, json={"status": "Open"}
+        )
         path = f"/api/v1/orm/orders/{o['order_id']}/status"
         r1, r2 = await asyncio.gather(
             client.patch(path, json={"status": "Filled"}, headers=user.headers),
-            client.patch(path, json={"status": "Cancelled"}, headers=user.headers))
+            client.patch(path, json={"status": "Cancelled"}, headers=user.headers),
+        )
         assert sorted([r1.status, r2.status]) == [200, 409]
 
 
@@ -128,26 +174,68 @@ async def test_trades_filters_stats_performance(client, make_account):
     _admin, user, ex, bot = await _setup(client, make_account)
     order = await make_order(client, user, ex["ex_id"], bot["bot_id"])
     rows = [
-        {"symbol": "BTC/USD", "side": "buy", "volume": 2, "price": 100, "fee": 1,
-         "ts": "2025-01-01T10:00:00Z", "order_id": order["order_id"], "bot_id": bot["bot_id"]},
-        {"symbol": "BTC/USD", "side": "sell", "volume": 2, "price": 110, "fee": 1, "roi": 20,
-         "ts": "2025-01-01T12:00:00Z", "bot_id": bot["bot_id"]},
-        {"symbol": "ETH/USD", "side": "sell", "volume": 1, "price": 50, "fee": 0.5, "roi": -5,
-         "ts": "2025-01-02T09:00:00Z", "dry_run": True},
+        {
+            "symbol": "BTC/USD",
+            "side": "buy",
+            "volume": 2,
+            "price": 100,
+            "fee": 1,
+            "ts": "2025-01-01T10:00:00Z",
+            "order_id": order["order_id"],
+            "bot_id": bot["bot_id"],
+        },
+        {
+            "symbol": "BTC/USD",
+            "side": "sell",
+            "volume": 2,
+            "price": 110,
+            "fee": 1,
+            "roi": 20,
+            "ts": "2025-01-01T12:00:00Z",
+            "bot_id": bot["bot_id"],
+        },
+        {
+            "symbol": "ETH/USD",
+            "side": "sell",
+            "volume": 1,
+            "price": 50,
+            "fee": 0.5,
+            "roi": -5,
+            "ts": "2025-01-02T09:00:00Z",
+            "dry_run": True,
+        },
     ]
-    made = [await call(client, "POST", "/trades", user, 201, json={"ex_id": ex["ex_id"], **r})
-            for r in rows]
+    made = [
+        await call(client, "POST", "/trades", user, 201, json={"ex_id": ex["ex_id"], **r})
+        for r in rows
+    ]
     assert made[0]["cost"] == 200 and made[0]["order_id"] == order["order_id"]
     assert made[0]["ts"] == "2025-01-01T10:00:00Z"
     listed = await call(client, "GET", "/trades", user)
     assert [t["trade_id"] for t in listed["items"]] == [t["trade_id"] for t in reversed(made)]
-    assert len((await call(client, "GET", "/trades", user,
-                           params={"bot_id": bot["bot_id"]}))["items"]) == 2
-    assert len((await call(client, "GET", "/trades", user, params={"dry_run": "true"}))["items"]) == 1
-    assert len((await call(client, "GET", "/trades", user,
-                           params={"since": "2025-01-02T00:00:00Z"}))["items"]) == 1
-    assert len((await call(client, "GET", "/trades", user,
-                           params={"order_id": order["order_id"]}))["items"]) == 1
+    assert (
+        len((await call(client, "GET", "/trades", user, params={"bot_id": bot["bot_id"]}))["items"])
+        == 2
+    )
+    assert (
+        len((await call(client, "GET", "/trades", user, params={"dry_run": "true"}))["items"]) == 1
+    )
+    assert (
+        len(
+            (await call(client, "GET", "/trades", user, params={"since": "2025-01-02T00:00:00Z"}))[
+                "items"
+            ]
+        )
+        == 1
+    )
+    assert (
+        len(
+            (await call(client, "GET", "/trades", user, params={"order_id": order["order_id"]}))[
+                "items"
+            ]
+        )
+        == 1
+    )
     stats = await call(client, "GET", "/trades/stats", user)
     assert stats["trades"] == 3 and stats["wins"] == 1 and stats["losses"] == 1
     assert stats["win_rate"] == 0.5 and stats["pnl"] == 15 and stats["fees"] == 2.5
@@ -157,7 +245,9 @@ async def test_trades_filters_stats_performance(client, make_account):
     perf = await call(client, "GET", "/trades/performance", user)
     assert perf["bucket"] == "day"
     assert [(p["period"], p["trades"], p["pnl"], p["cumulative_pnl"]) for p in perf["points"]] == [
-        ("2025-01-01T00:00:00Z", 2, 20, 20), ("2025-01-02T00:00:00Z", 1, -5, 15)]
+        ("2025-01-01T00:00:00Z", 2, 20, 20),
+        ("2025-01-02T00:00:00Z", 1, -5, 15),
+    ]
     hourly = await call(client, "GET", "/trades/performance", user, params={"bucket": "hour"})
     assert len(hourly["points"]) == 3
     await call(client, "GET", "/trades/performance", user, 422, params={"bucket": "decade"})
@@ -170,8 +260,14 @@ async def test_trade_validation_and_isolation(client, make_account):
     _admin, user, ex, _bot = await _setup(client, make_account)
     other = await make_account()
     base = {"ex_id": ex["ex_id"], "symbol": "BTC/USD", "side": "buy", "volume": 1, "price": 10}
-    err = await call(client, "POST", "/trades", user, 422,
-                     json={**base, "price": -1, "fee": -1, "ts": "yesterday"})
+    err = await call(
+        client,
+        "POST",
+        "/trades",
+        user,
+        422,
+        json={**base, "price": -1, "fee": -1, "ts": "yesterday"},
+    )
     assert {"price", "fee", "ts"} <= set(err["fields"])
     err = await call(client, "POST", "/trades", user, 422, json={**base, "order_id": 123456})
     assert "order_id" in err["fields"]
@@ -181,6 +277,7 @@ async def test_trade_validation_and_isolation(client, make_account):
     assert (await call(client, "GET", "/trades/stats", other))["trades"] == 0
     order = await make_order(client, user, ex["ex_id"])
     await call(client, "GET", f"/orders/{order['order_id']}", other, 404)
-    await call(client, "PATCH", f"/orders/{order['order_id']}/status", other, 404,
-               json={"status": "Open"})
+    await call(
+        client, "PATCH", f"/orders/{order['order_id']}/status", other, 404, json={"status": "Open"}
+    )
     assert (await call(client, "GET", "/orders/open", other))["items"] == []

@@ -27,8 +27,10 @@ async def test_limit_and_cursor_validation(client, make_account):
 async def test_pages_cover_every_row_exactly_once(client, make_account):
     """Walking /bots with limit 7 over 50 rows returns each row once, in order."""
     user = await make_account()
-    made = [(await call(client, "POST", "/bots", user, 201, json={"name": f"bot{i}"}))["bot_id"]
-            for i in range(50)]
+    made = [
+        (await call(client, "POST", "/bots", user, 201, json={"name": f"bot{i}"}))["bot_id"]
+        for i in range(50)
+    ]
     seen, cursor, pages = [], None, 0
     while True:
         params = {"limit": 7, **({"cursor": cursor} if cursor else {})}
@@ -48,16 +50,26 @@ async def test_no_duplicates_or_holes_under_concurrent_inserts(client, make_acco
     user = await make_account()
     seed = await seed_catalog(client, admin)
     ex = await make_exchange(client, user, seed["kraken"]["cat_ex_id"])
-    body = {"ex_id": ex["ex_id"], "symbol": "BTC/USD", "side": "buy", "order_type": "market",
-            "volume": 1}
-    before = [(await call(client, "POST", "/orders", user, 201, json=body))["order_id"]
-              for _ in range(60)]
+    body = {
+        "ex_id": ex["ex_id"],
+        "symbol": "BTC/USD",
+        "side": "buy",
+        "order_type": "market",
+        "volume": 1,
+    }
+    before = [
+        (await call(client, "POST", "/orders", user, 201, json=body))["order_id"] for _ in range(60)
+    ]
     stop = asyncio.Event()
     inserted: list[int] = []
+    progressed = asyncio.Event()
 
     async def writer():
         while not stop.is_set():
-            inserted.append((await call(client, "POST", "/orders", user, 201, json=body))["order_id"])
+            inserted.append(
+                (await call(client, "POST", "/orders", user, 201, json=body))["order_id"]
+            )
+            progressed.set()
 
     task = asyncio.create_task(writer())
     try:
@@ -69,10 +81,9 @@ async def test_no_duplicates_or_holes_under_concurrent_inserts(client, make_acco
             cursor = page["next_cursor"]
             if cursor is None:
                 break
-            # Let the writer in between pages, deterministically.
-            target = len(inserted) + 1
-            while len(inserted) < target:
-                await asyncio.sleep(0)
+            # Let the writer insert at least one order between pages.
+            progressed.clear()
+            await asyncio.wait_for(progressed.wait(), 10)
     finally:
         stop.set()
         await task

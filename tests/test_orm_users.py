@@ -9,8 +9,15 @@ async def test_me_answers_from_the_caller(client, make_account):
     """/users/me returns the caller's identity with the scopes of its credential."""
     user = await make_account(name="Ann")
     me = await call(client, "GET", "/users/me", user)
-    assert me == {"user_id": user.user_id, "email": user.email, "name": "Ann", "role": "user",
-                  "is_active": True, "auth": "jwt", "scopes": ["read", "trade"]}
+    assert me == {
+        "user_id": user.user_id,
+        "email": user.email,
+        "name": "Ann",
+        "role": "user",
+        "is_active": True,
+        "auth": "jwt",
+        "scopes": ["read", "trade"],
+    }
     key = await api_key(client, user, ["read"])
     me = await call(client, "GET", "/users/me", key)
     assert me["auth"] == "api_key" and me["scopes"] == ["read"]
@@ -33,15 +40,33 @@ async def test_user_management_is_admin_only(client, make_account):
     user = await make_account()
     admin = await make_account("admin")
     await call(client, "GET", "/users", user, 403)
-    await call(client, "POST", "/users", user, 403, json={"email": "x@example.com",
-                                                         "password": "longenough"})
+    await call(
+        client,
+        "POST",
+        "/users",
+        user,
+        403,
+        json={"email": "x@example.com", "password": "longenough"},
+    )
     listed = await call(client, "GET", "/users", admin)
     assert {u["user_id"] for u in listed["items"]} == {user.user_id, admin.user_id}
-    created = await call(client, "POST", "/users", admin, 201, json={
-        "email": "new@example.com", "password": "longenough", "name": "New"})
+    created = await call(
+        client,
+        "POST",
+        "/users",
+        admin,
+        201,
+        json={"email": "new@example.com", "password": "longenough", "name": "New"},
+    )
     assert created["role"] == "user" and created["is_active"] is True
-    await call(client, "POST", "/users", admin, 409, json={
-        "email": "NEW@example.com", "password": "longenough"})
+    await call(
+        client,
+        "POST",
+        "/users",
+        admin,
+        409,
+        json={"email": "NEW@example.com", "password": "longenough"},
+    )
     err = await call(client, "POST", "/users", admin, 422, json={"email": "nope", "password": "x"})
     assert set(err["fields"]) == {"email", "password"}
     one = await call(client, "GET", f"/users/{user.user_id}", admin)

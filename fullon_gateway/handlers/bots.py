@@ -55,8 +55,10 @@ async def _check_accounts(db: Any, owner_id: int, ex_ids: list[int] | None) -> N
     owners = await ex_db.owners_of(db, ex_ids)
     bad = [ex_id for ex_id in ex_ids if owners.get(ex_id) != owner_id]
     if bad:
-        raise Invalid("ex_ids names exchange accounts you do not have",
-                      fields={"ex_ids": [f"no such exchange account: {i}" for i in bad]})
+        raise Invalid(
+            "ex_ids names exchange accounts you do not have",
+            fields={"ex_ids": [f"no such exchange account: {i}" for i in bad]},
+        )
 
 
 class BotsHandler:
@@ -90,8 +92,9 @@ class BotsHandler:
         """The caller's bots (an admin sees all, or one user's with user_id)."""
         q = load_query(request, _list_q)
         page = Page.from_query("bots", q)
-        rows = await bots_db.list_bots(request.app[DB], caller_of(request), q, page.after,
-                                       page.limit)
+        rows = await bots_db.list_bots(
+            request.app[DB], caller_of(request), q, page.after, page.limit
+        )
         return json_response(page.body(rows, "bot_id", lambda r: _bot.dump(r, many=True)))
 
     @doc(body=BotCreateSchema, response=BotOut, status=201)
@@ -140,7 +143,9 @@ class BotsHandler:
         if blocked:
             raise Conflict(
                 f"bot {bot['bot_id']} has {blocked} open order(s); cancel or finish them "
-                "before deleting the bot", code="bot_has_open_orders")
+                "before deleting the bot",
+                code="bot_has_open_orders",
+            )
         await request.app[AUTH].announce("ownership", bot["user_id"])
         return web.Response(status=204)
 
@@ -152,17 +157,24 @@ class BotsHandler:
         strategies = await str_db.for_bot(db, bot["bot_id"])
         feeds = await bots_db.feeds(db, bot["bot_id"])
         accounts = [await ex_db.account_by_id(db, ex_id) for ex_id in bot["ex_ids"]]
-        return json_response(_details.dump({
-            **dict(bot), "strategies": strategies, "feeds": feeds,
-            "exchanges": [a for a in accounts if a is not None],
-        }))
+        return json_response(
+            _details.dump(
+                {
+                    **dict(bot),
+                    "strategies": strategies,
+                    "feeds": feeds,
+                    "exchanges": [a for a in accounts if a is not None],
+                }
+            )
+        )
 
     @doc(response=FeedOut, many=True)
     async def feeds(self, request: web.Request) -> web.Response:
         """The market data feeds a bot consumes."""
         bot = await self._owned(request)
-        return json_response(_feed.dump(await bots_db.feeds(request.app[DB], bot["bot_id"]),
-                                        many=True))
+        return json_response(
+            _feed.dump(await bots_db.feeds(request.app[DB], bot["bot_id"]), many=True)
+        )
 
     @doc(body=FeedCreateSchema, response=FeedOut, status=201)
     async def add_feed(self, request: web.Request) -> web.Response:
@@ -180,8 +192,9 @@ class BotsHandler:
     async def delete_feed(self, request: web.Request) -> web.Response:
         """Remove a feed from a bot."""
         bot = await self._owned(request)
-        if not await bots_db.delete_feed(request.app[DB], bot["bot_id"],
-                                         path_int(request, "feed_id")):
+        if not await bots_db.delete_feed(
+            request.app[DB], bot["bot_id"], path_int(request, "feed_id")
+        ):
             raise not_found("feed")
         return web.Response(status=204)
 
@@ -196,8 +209,9 @@ class BotsHandler:
     async def stats(self, request: web.Request) -> web.Response:
         """Orders, open orders, trades, win rate, PnL, fees and volume of one bot (SQL)."""
         bot = await self._owned(request)
-        rows = await views_db.bot_dashboard(request.app[DB], caller_of(request),
-                                            {"bot_id": bot["bot_id"]}, None, 1)
+        rows = await views_db.bot_dashboard(
+            request.app[DB], caller_of(request), {"bot_id": bot["bot_id"]}, None, 1
+        )
         if not rows:
             raise not_found("bot")
         return json_response(_stats.dump(rows[0]))

@@ -50,9 +50,11 @@ def _encrypt_credentials(request: web.Request, data: dict[str, Any]) -> dict[str
     key = request.app[SETTINGS].exchange_secrets_key
     if not key:
         why = ["this deployment stores no exchange credentials (no exchange_secrets_key set)"]
-        raise Invalid("exchange credentials are not accepted by this deployment",
-                      code="credentials_not_accepted",
-                      fields={"api_key": why, "api_secret": why})
+        raise Invalid(
+            "exchange credentials are not accepted by this deployment",
+            code="credentials_not_accepted",
+            fields={"api_key": why, "api_secret": why},
+        )
     box = Fernet(key)
     data = dict(data)
     data["api_key_enc"] = box.encrypt(data.pop("api_key").encode())
@@ -90,8 +92,9 @@ class ExchangesHandler:
         """Add an exchange to the catalog (admin)."""
         data = await load_json(request, _cat_create)
         with db_errors("catalog exchange"):
-            row = await ex_db.create_catalog(request.app[DB], data["name"], data["ohlcv_view"],
-                                             data["params"])
+            row = await ex_db.create_catalog(
+                request.app[DB], data["name"], data["ohlcv_view"], data["params"]
+            )
         return json_response(_cat.dump(row), status=201)
 
     @doc(response=CatExchangeOut)
@@ -121,9 +124,14 @@ class ExchangesHandler:
         q = load_query(request, _ex_query)
         page = Page.from_query("exchanges", q)
         rows = await ex_db.list_accounts(
-            request.app[DB], caller_of(request), user_id=q.get("user_id"),
-            cat_ex_id=q.get("cat_ex_id"), active=q.get("active"), after=page.after,
-            limit=page.limit)
+            request.app[DB],
+            caller_of(request),
+            user_id=q.get("user_id"),
+            cat_ex_id=q.get("cat_ex_id"),
+            active=q.get("active"),
+            after=page.after,
+            limit=page.limit,
+        )
         return json_response(page.body(rows, "ex_id", lambda r: _ex.dump(r, many=True)))
 
     @doc(body=ExchangeCreateSchema, response=ExchangeOut, status=201)
@@ -133,8 +141,9 @@ class ExchangesHandler:
         caller = caller_of(request)
         db = request.app[DB]
         if await ex_db.catalog_by_id(db, data["cat_ex_id"]) is None:
-            raise Invalid("no such catalog exchange",
-                          fields={"cat_ex_id": ["no such catalog exchange"]})
+            raise Invalid(
+                "no such catalog exchange", fields={"cat_ex_id": ["no such catalog exchange"]}
+            )
         with db_errors("exchange account"):
             row = await ex_db.create_account(db, caller.user_id, data)
         await request.app[AUTH].announce("ownership", caller.user_id)

@@ -54,8 +54,7 @@ async def _owner_for(db: Any, caller: Caller, data: dict[str, Any]) -> int:
     if owner is None or not caller.can_see(owner):
         raise Invalid("no such exchange account", fields={"ex_id": ["no such exchange account"]})
     if data.get("bot_id") is not None and await bots_db.owner_of(db, data["bot_id"]) != owner:
-        raise Invalid("no such bot on this account's owner",
-                      fields={"bot_id": ["no such bot"]})
+        raise Invalid("no such bot on this account's owner", fields={"bot_id": ["no such bot"]})
     return owner
 
 
@@ -80,8 +79,9 @@ class OrdersHandler:
         """Orders, newest first, filtered by bot, account, symbol, side, status or time."""
         q = load_query(request, _order_q)
         page = Page.from_query("orders", q)
-        rows = await orders_db.list_orders(request.app[DB], caller_of(request), q, page.after,
-                                           page.limit)
+        rows = await orders_db.list_orders(
+            request.app[DB], caller_of(request), q, page.after, page.limit
+        )
         return json_response(page.body(rows, "order_id", lambda r: _order.dump(r, many=True)))
 
     @doc(query=OrderListQuery, response=OrderOut, paged=True)
@@ -89,8 +89,9 @@ class OrdersHandler:
         """Orders still working (New, Open, PartiallyFilled), newest first."""
         q = load_query(request, _order_q)
         page = Page.from_query("orders_open", q)
-        rows = await orders_db.list_orders(request.app[DB], caller_of(request), q, page.after,
-                                           page.limit, open_only=True)
+        rows = await orders_db.list_orders(
+            request.app[DB], caller_of(request), q, page.after, page.limit, open_only=True
+        )
         return json_response(page.body(rows, "order_id", lambda r: _order.dump(r, many=True)))
 
     @doc(body=OrderCreateSchema, response=OrderOut, status=201)
@@ -118,10 +119,12 @@ class OrdersHandler:
         """
         data = await load_json(request, _order_status)
         db = request.app[DB]
-        order = check_owner(await orders_db.by_id(db, path_int(request, "order_id")),
-                            caller_of(request), "order")
-        row = await orders_db.set_status(db, order["order_id"], data["status"], data["reason"],
-                                         data["filled"])
+        order = check_owner(
+            await orders_db.by_id(db, path_int(request, "order_id")), caller_of(request), "order"
+        )
+        row = await orders_db.set_status(
+            db, order["order_id"], data["status"], data["reason"], data["filled"]
+        )
         if row is None:
             current = await orders_db.by_id(db, order["order_id"])
             if current is None:
@@ -130,7 +133,8 @@ class OrdersHandler:
             raise Conflict(
                 f"an order cannot go from {current['status']} to {data['status']} "
                 f"(allowed: {', '.join(allowed) or 'none, the status is final'})",
-                code="illegal_status_transition")
+                code="illegal_status_transition",
+            )
         return json_response(_order.dump(row))
 
     @doc(query=TradeListQuery, response=TradeOut, paged=True)
@@ -138,8 +142,9 @@ class OrdersHandler:
         """Trades, newest first, filtered by bot, account, order, symbol, side, dry-run or time."""
         q = load_query(request, _trade_q)
         page = Page.from_query("trades", q)
-        rows = await trades_db.list_trades(request.app[DB], caller_of(request), q, page.after,
-                                           page.limit)
+        rows = await trades_db.list_trades(
+            request.app[DB], caller_of(request), q, page.after, page.limit
+        )
         return json_response(page.body(rows, "trade_id", lambda r: _trade.dump(r, many=True)))
 
     @doc(body=TradeCreateSchema, response=TradeOut, status=201)
@@ -151,8 +156,9 @@ class OrdersHandler:
         if data.get("order_id") is not None:
             order = await orders_db.by_id(db, data["order_id"])
             if order is None or order["user_id"] != owner or order["ex_id"] != data["ex_id"]:
-                raise Invalid("no such order on this exchange account",
-                              fields={"order_id": ["no such order"]})
+                raise Invalid(
+                    "no such order on this exchange account", fields={"order_id": ["no such order"]}
+                )
         with db_errors("trade"):
             row = await trades_db.create(db, owner, data)
         return json_response(_trade.dump(row), status=201)

@@ -16,8 +16,15 @@ from fullon_gateway.handlers.views import ViewsHandler
 class OrmHandler:
     """Platform data over REST: one handler class per domain, each listing its routes."""
 
-    domains = (UsersHandler, ExchangesHandler, SymbolsHandler, BotsHandler, StrategiesHandler,
-               OrdersHandler, ViewsHandler)
+    domains = (
+        UsersHandler,
+        ExchangesHandler,
+        SymbolsHandler,
+        BotsHandler,
+        StrategiesHandler,
+        OrdersHandler,
+        ViewsHandler,
+    )
 
     def routes(self) -> list[web.RouteDef]:
         return [route for domain in self.domains for route in domain().routes()]

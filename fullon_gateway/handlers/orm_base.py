@@ -44,15 +44,18 @@ def db_errors(what: str) -> Iterator[None]:
     try:
         yield
     except asyncpg.UniqueViolationError:
-        raise Conflict(f"a {what} with these values already exists",
-                       code=f"{code}_exists") from None
+        raise Conflict(
+            f"a {what} with these values already exists", code=f"{code}_exists"
+        ) from None
     except asyncpg.ForeignKeyViolationError as exc:
         if "still referenced" in str(exc) or "update or delete" in str(exc):
             raise Conflict(
                 f"this {what} is still used by other records (orders, trades, feeds...)",
                 code=f"{code}_in_use",
             ) from None
-        raise Invalid(f"{what} refers to something that does not exist",
-                      fields={"_schema": [str(exc.detail or exc)]}) from None
+        raise Invalid(
+            f"{what} refers to something that does not exist",
+            fields={"_schema": [str(exc.detail or exc)]},
+        ) from None
     except asyncpg.CheckViolationError as exc:
         raise Invalid(f"invalid {what}", fields={"_schema": [str(exc.constraint_name)]}) from None

@@ -91,8 +91,9 @@ class StrategiesHandler:
         """Strategies of the caller's bots (all bots for an admin), by bot or catalog entry."""
         q = load_query(request, _list_q)
         page = Page.from_query("bot_strategies", q)
-        rows = await str_db.list_bot_strategies(request.app[DB], caller_of(request), q,
-                                                page.after, page.limit)
+        rows = await str_db.list_bot_strategies(
+            request.app[DB], caller_of(request), q, page.after, page.limit
+        )
         return json_response(page.body(rows, "str_id", lambda r: _out.dump(r, many=True)))
 
     @doc(body=BotStrategyCreateSchema, response=BotStrategyOut, status=201)

@@ -74,8 +74,9 @@ class SymbolsHandler:
         data = await load_json(request, _create)
         db = request.app[DB]
         if await ex_db.catalog_by_id(db, data["cat_ex_id"]) is None:
-            raise Invalid("no such catalog exchange",
-                          fields={"cat_ex_id": ["no such catalog exchange"]})
+            raise Invalid(
+                "no such catalog exchange", fields={"cat_ex_id": ["no such catalog exchange"]}
+            )
         with db_errors("symbol"):
             row = await sym_db.create(db, data)
         return json_response(_out.dump(row), status=201)

@@ -54,10 +54,19 @@ class UsersHandler:
         process cache: no database round trip.
         """
         c = caller_of(request)
-        return json_response(_me.dump({
-            "user_id": c.user_id, "email": c.email, "name": c.name, "role": c.role,
-            "is_active": True, "auth": c.kind, "scopes": sorted(c.scopes),
-        }))
+        return json_response(
+            _me.dump(
+                {
+                    "user_id": c.user_id,
+                    "email": c.email,
+                    "name": c.name,
+                    "role": c.role,
+                    "is_active": True,
+                    "auth": c.kind,
+                    "scopes": sorted(c.scopes),
+                }
+            )
+        )
 
     @doc(body=MeUpdateSchema, response=UserOut)
     async def update_me(self, request: web.Request) -> web.Response:
@@ -77,8 +86,13 @@ class UsersHandler:
         q = load_query(request, _list_query)
         page = Page.from_query("users", q)
         rows = await user_admin.list_users(
-            request.app[DB], role=q.get("role"), is_active=q.get("is_active"), q=q.get("q"),
-            after=page.after, limit=page.limit)
+            request.app[DB],
+            role=q.get("role"),
+            is_active=q.get("is_active"),
+            q=q.get("q"),
+            after=page.after,
+            limit=page.limit,
+        )
         return json_response(page.body(rows, "user_id", lambda r: _user.dump(r, many=True)))
 
     @requires("admin")
@@ -87,7 +101,8 @@ class UsersHandler:
         """Create a user (admin)."""
         data = await load_json(request, _create)
         row = await request.app[AUTH].create_user(
-            data["email"], data["password"], data["name"], data["role"])
+            data["email"], data["password"], data["name"], data["role"]
+        )
         return json_response(_user.dump(row), status=201)
 
     @requires("admin")
@@ -113,8 +128,9 @@ class UsersHandler:
         if user_id == caller.user_id and (
             data.get("is_active") is False or data.get("role", "admin") != "admin"
         ):
-            raise Conflict("you cannot disable or demote your own account",
-                           code="cannot_change_self")
+            raise Conflict(
+                "you cannot disable or demote your own account", code="cannot_change_self"
+            )
         row = await user_admin.update_user(request.app[DB], user_id, data)
         if row is None:
             raise not_found("user")

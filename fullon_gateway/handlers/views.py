@@ -44,8 +44,9 @@ class ViewsHandler:
         """Per bot: orders, open orders, trades, wins, losses, win rate, PnL, fees, volume."""
         q = load_query(request, _dash_q)
         page = Page.from_query("bot_dashboard", q)
-        rows = await views_db.bot_dashboard(request.app[DB], caller_of(request), q, page.after,
-                                            page.limit)
+        rows = await views_db.bot_dashboard(
+            request.app[DB], caller_of(request), q, page.after, page.limit
+        )
         return json_response(page.body(rows, "bot_id", lambda r: _dash.dump(r, many=True)))
 
     @doc(query=PortfolioQuery, response=PortfolioStatsOut)

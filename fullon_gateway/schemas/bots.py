@@ -21,8 +21,11 @@ class BotOut(Schema):
     description = fields.String()
     dry_run = fields.Boolean(required=True)
     active = fields.Boolean(required=True)
-    ex_ids = fields.List(fields.Integer(), required=True,
-                         metadata={"description": "exchange accounts the bot trades on"})
+    ex_ids = fields.List(
+        fields.Integer(),
+        required=True,
+        metadata={"description": "exchange accounts the bot trades on"},
+    )
     created_at = AwareDateTime()
     updated_at = AwareDateTime()
 

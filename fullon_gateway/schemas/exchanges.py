@@ -50,8 +50,10 @@ class _Credentials(Schema):
     @validates_schema
     def _both_or_neither(self, data: dict[str, Any], **_: Any) -> None:
         if ("api_key" in data) != ("api_secret" in data):
-            raise ValidationError("give api_key and api_secret together",
-                                  field_name="api_secret" if "api_key" in data else "api_key")
+            raise ValidationError(
+                "give api_key and api_secret together",
+                field_name="api_secret" if "api_key" in data else "api_key",
+            )
 
 
 class ExchangeCreateSchema(_Credentials):

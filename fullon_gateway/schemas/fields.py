@@ -21,22 +21,20 @@ def _no_nul(value: str) -> None:
         raise ValidationError("must not contain NUL characters")
 
 
-def Text(max_len: int = 200, min_len: int = 0, **kw: Any) -> fields.String:  # noqa: N802
-    return fields.String(
-        validate=[validate.Length(min=min_len, max=max_len), _no_nul], **kw
-    )
+def Text(max_len: int = 200, min_len: int = 0, **kw: Any) -> fields.String:
+    return fields.String(validate=[validate.Length(min=min_len, max=max_len), _no_nul], **kw)
 
 
-def Id(**kw: Any) -> fields.Integer:  # noqa: N802
+def Id(**kw: Any) -> fields.Integer:
     """A positive int4 key."""
     return fields.Integer(strict=False, validate=validate.Range(min=1, max=INT4_MAX), **kw)
 
 
-def BigId(**kw: Any) -> fields.Integer:  # noqa: N802
+def BigId(**kw: Any) -> fields.Integer:
     return fields.Integer(strict=False, validate=validate.Range(min=1, max=2**63 - 1), **kw)
 
 
-def Amount(positive: bool = True, nonnegative: bool = False, **kw: Any) -> fields.Decimal:  # noqa: N802
+def Amount(positive: bool = True, nonnegative: bool = False, **kw: Any) -> fields.Decimal:
     """A decimal amount within a range every column holds: > 0, >= 0, or signed."""
     lo = Decimal(0) if positive or nonnegative else -MONEY_MAX
     rng = validate.Range(min=lo, max=MONEY_MAX, min_inclusive=not positive)
@@ -59,7 +57,7 @@ def _check_json(value: Any, depth: int = 0) -> None:
         raise ValidationError("NaN is not allowed")
 
 
-def JsonObject(**kw: Any) -> fields.Dict:  # noqa: N802
+def JsonObject(**kw: Any) -> fields.Dict:
     """A JSON object stored as jsonb."""
     return fields.Dict(keys=fields.String(), validate=_check_json, **kw)
 

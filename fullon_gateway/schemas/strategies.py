@@ -4,20 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
+from marshmallow import RAISE, Schema, ValidationError, fields, validates
 
 from fullon_gateway.pagination import PageQuery
 from fullon_gateway.schemas.common import AwareDateTime
 from fullon_gateway.schemas.fields import Amount, Id, JsonObject, JsonOut, Text
 
-PARAM_TYPES = {"int": int, "float": (int, float), "bool": bool, "str": str}
+PARAM_TYPES: dict[str, type | tuple[type, ...]] = {
+    "int": int,
+    "float": (int, float),
+    "bool": bool,
+    "str": str,
+}
 
 
 class CatStrategyOut(Schema):
     cat_str_id = fields.Integer(required=True)
     name = fields.String(required=True)
     description = fields.String()
-    params = JsonOut(metadata={"description": "parameter definitions: name -> {type, default, min, max}"})
+    params = JsonOut(
+        metadata={"description": "parameter definitions: name -> {type, default, min, max}"}
+    )
     created_at = AwareDateTime()
 
 
@@ -34,7 +41,8 @@ class CatStrategyCreateSchema(Schema):
         for name, spec in value.items():
             if not isinstance(spec, dict) or spec.get("type") not in PARAM_TYPES:
                 raise ValidationError(
-                    f"parameter {name!r} needs a definition with type one of {sorted(PARAM_TYPES)}")
+                    f"parameter {name!r} needs a definition with type one of {sorted(PARAM_TYPES)}"
+                )
             unknown = set(spec) - {"type", "default", "min", "max", "description"}
             if unknown:
                 raise ValidationError(f"parameter {name!r}: unknown keys {sorted(unknown)}")
@@ -49,8 +57,10 @@ def check_params(definitions: dict[str, Any], values: dict[str, Any]) -> dict[st
             errors[f"params.{name}"] = [f"unknown parameter (known: {sorted(definitions)})"]
             continue
         kind = spec.get("type")
-        expected = PARAM_TYPES.get(kind, object)
-        if not isinstance(value, expected) or (kind in ("int", "float") and isinstance(value, bool)):
+        expected = PARAM_TYPES.get(kind or "", object)
+        if not isinstance(value, expected) or (
+            kind in ("int", "float") and isinstance(value, bool)
+        ):
             errors[f"params.{name}"] = [f"must be of type {kind}"]
             continue
         if kind in ("int", "float"):

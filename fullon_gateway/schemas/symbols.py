@@ -61,6 +61,10 @@ class SymbolListQuery(PageQuery):
 
 
 class SymbolSearchQuery(PageQuery):
-    q = Text(50, min_len=1, required=True,
-             metadata={"description": "case-insensitive substring of the symbol"})
+    q = Text(
+        50,
+        min_len=1,
+        required=True,
+        metadata={"description": "case-insensitive substring of the symbol"},
+    )
     exchange = Text(50)

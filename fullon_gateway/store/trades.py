@@ -26,28 +26,34 @@ STATS = """count(*)::int AS trades,
 
 
 def filters(caller: Any, q: dict[str, Any]) -> Where:
-    return (Where().owner("user_id", caller, q.get("user_id"))
-            .maybe("bot_id = {}", q.get("bot_id"))
-            .maybe("ex_id = {}", q.get("ex_id"))
-            .maybe("order_id = {}", q.get("order_id"))
-            .maybe("symbol = {}", q.get("symbol"))
-            .maybe("side = {}", q.get("side"))
-            .maybe("dry_run = {}", q.get("dry_run"))
-            .maybe("ts >= {}", q.get("since"))
-            .maybe("ts < {}", q.get("until")))
+    return (
+        Where()
+        .owner("user_id", caller, q.get("user_id"))
+        .maybe("bot_id = {}", q.get("bot_id"))
+        .maybe("ex_id = {}", q.get("ex_id"))
+        .maybe("order_id = {}", q.get("order_id"))
+        .maybe("symbol = {}", q.get("symbol"))
+        .maybe("side = {}", q.get("side"))
+        .maybe("dry_run = {}", q.get("dry_run"))
+        .maybe("ts >= {}", q.get("since"))
+        .maybe("ts < {}", q.get("until"))
+    )
 
 
-async def list_trades(conn: Any, caller: Any, q: dict[str, Any], after: int | None,
-                      limit: int) -> list[asyncpg.Record]:
+async def list_trades(
+    conn: Any, caller: Any, q: dict[str, Any], after: int | None, limit: int
+) -> list[asyncpg.Record]:
     w = filters(caller, q).page("trade_id", after, descending=True)
     rows: list[asyncpg.Record] = await conn.fetch(
-        f"SELECT {COLUMNS} FROM trades {w.sql()} ORDER BY trade_id DESC LIMIT {limit + 1}", *w.args)
+        f"SELECT {COLUMNS} FROM trades {w.sql()} ORDER BY trade_id DESC LIMIT {limit + 1}", *w.args
+    )
     return rows
 
 
 async def by_id(conn: Any, trade_id: int) -> asyncpg.Record | None:
     row: asyncpg.Record | None = await conn.fetchrow(
-        f"SELECT {COLUMNS} FROM trades WHERE trade_id = $1", trade_id)
+        f"SELECT {COLUMNS} FROM trades WHERE trade_id = $1", trade_id
+    )
     return row
 
 
@@ -59,9 +65,20 @@ async def create(conn: Any, user_id: int, data: dict[str, Any]) -> asyncpg.Recor
                     $9, $10, $11, $12,
                     coalesce($13, now()))
             RETURNING {COLUMNS}""",
-        user_id, data.get("bot_id"), data["ex_id"], data.get("order_id"), data["symbol"],
-        data["side"], data["volume"], data["price"], data["fee"], data.get("roi"),
-        data.get("roi_pct"), data["dry_run"], data.get("ts"))
+        user_id,
+        data.get("bot_id"),
+        data["ex_id"],
+        data.get("order_id"),
+        data["symbol"],
+        data["side"],
+        data["volume"],
+        data["price"],
+        data["fee"],
+        data.get("roi"),
+        data.get("roi_pct"),
+        data["dry_run"],
+        data.get("ts"),
+    )
     return row
 
 
@@ -87,5 +104,7 @@ async def performance(conn: Any, caller: Any, q: dict[str, Any]) -> list[asyncpg
                            coalesce(sum(cost), 0) AS volume
                       FROM trades {w.sql()}
                      GROUP BY 1) AS b
-             ORDER BY period""", *w.args)
+             ORDER BY period""",
+        *w.args,
+    )
     return rows

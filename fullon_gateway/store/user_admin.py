@@ -10,8 +10,15 @@ from fullon_gateway.store.query import Where
 from fullon_gateway.store.users import USER_COLUMNS
 
 
-async def list_users(conn: Any, *, role: str | None, is_active: bool | None, q: str | None,
-                     after: int | None, limit: int) -> list[asyncpg.Record]:
+async def list_users(
+    conn: Any,
+    *,
+    role: str | None,
+    is_active: bool | None,
+    q: str | None,
+    after: int | None,
+    limit: int,
+) -> list[asyncpg.Record]:
     w = Where().maybe("role = {}", role).maybe("is_active = {}", is_active).page("user_id", after)
     if q:
         w.add("(strpos(lower(email), lower({})) > 0 OR strpos(lower(name), lower({})) > 0)", q, q)
@@ -24,13 +31,16 @@ async def list_users(conn: Any, *, role: str | None, is_active: bool | None, q: 
 async def update_user(conn: Any, user_id: int, changes: dict[str, Any]) -> asyncpg.Record | None:
     if not changes:
         row: asyncpg.Record | None = await conn.fetchrow(
-            f"SELECT {USER_COLUMNS} FROM users WHERE user_id = $1", user_id)
+            f"SELECT {USER_COLUMNS} FROM users WHERE user_id = $1", user_id
+        )
         return row
     w = Where()
     sets = ", ".join(f"{col} = {w.arg(val)}" for col, val in changes.items())
     row = await conn.fetchrow(
         f"UPDATE users SET {sets}, updated_at = now() WHERE user_id = {w.arg(user_id)} "
-        f"RETURNING {USER_COLUMNS}", *w.args)
+        f"RETURNING {USER_COLUMNS}",
+        *w.args,
+    )
     return row
 
 

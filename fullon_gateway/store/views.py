@@ -25,12 +25,19 @@ SELECT b.bot_id, b.name, b.user_id, b.active, b.dry_run,
 """
 
 
-async def bot_dashboard(conn: Any, caller: Any, q: dict[str, Any], after: int | None,
-                        limit: int) -> list[asyncpg.Record]:
-    w = (Where().owner("b.user_id", caller, q.get("user_id")).maybe("b.bot_id = {}", q.get("bot_id"))
-         .maybe("b.active = {}", q.get("active")).page("b.bot_id", after))
+async def bot_dashboard(
+    conn: Any, caller: Any, q: dict[str, Any], after: int | None, limit: int
+) -> list[asyncpg.Record]:
+    w = (
+        Where()
+        .owner("b.user_id", caller, q.get("user_id"))
+        .maybe("b.bot_id = {}", q.get("bot_id"))
+        .maybe("b.active = {}", q.get("active"))
+        .page("b.bot_id", after)
+    )
     rows: list[asyncpg.Record] = await conn.fetch(
-        f"{BOT_DASHBOARD} {w.sql()} ORDER BY b.bot_id LIMIT {limit + 1}", *w.args)
+        f"{BOT_DASHBOARD} {w.sql()} ORDER BY b.bot_id LIMIT {limit + 1}", *w.args
+    )
     return rows
 
 
@@ -45,20 +52,28 @@ async def portfolio_stats(conn: Any, caller: Any, q: dict[str, Any]) -> dict[str
                    (SELECT count(*)::int FROM orders {both}
                         status IN ('New', 'Open', 'PartiallyFilled')) AS open_orders,
                    t.*
-              FROM (SELECT {STATS} FROM trades {where}) AS t""", *w.args)
+              FROM (SELECT {STATS} FROM trades {where}) AS t""",
+        *w.args,
+    )
     w2 = Where().owner("e.user_id", caller, q.get("user_id"))
     by_exchange = await conn.fetch(
         f"""SELECT e.ex_id, e.name, c.name AS exchange, t.trades, t.pnl, t.fees, t.volume
               FROM exchanges e JOIN cat_exchanges c USING (cat_ex_id)
               CROSS JOIN LATERAL (SELECT {STATS} FROM trades WHERE ex_id = e.ex_id) AS t
               {w2.sql()}
-             ORDER BY e.ex_id""", *w2.args)
+             ORDER BY e.ex_id""",
+        *w2.args,
+    )
     return {**dict(totals), "by_exchange": [dict(r) for r in by_exchange]}
 
 
 async def trading_overview(conn: Any, caller: Any, q: dict[str, Any]) -> dict[str, Any]:
-    tw = (Where().owner("user_id", caller, q.get("user_id")).maybe("ts >= {}", q.get("since"))
-          .maybe("ts < {}", q.get("until")))
+    tw = (
+        Where()
+        .owner("user_id", caller, q.get("user_id"))
+        .maybe("ts >= {}", q.get("since"))
+        .maybe("ts < {}", q.get("until"))
+    )
     by_symbol = await conn.fetch(
         f"""SELECT symbol, count(*)::int AS trades,
                    count(*) FILTER (WHERE side = 'buy')::int AS buys,
@@ -68,12 +83,19 @@ async def trading_overview(conn: Any, caller: Any, q: dict[str, Any]) -> dict[st
                    coalesce(sum(roi), 0) AS pnl,
                    coalesce(sum(fee), 0) AS fees
               FROM trades {tw.sql()}
-             GROUP BY symbol ORDER BY volume DESC, symbol""", *tw.args)
+             GROUP BY symbol ORDER BY volume DESC, symbol""",
+        *tw.args,
+    )
     totals = await conn.fetchrow(f"SELECT {STATS} FROM trades {tw.sql()}", *tw.args)
-    ow = (Where().owner("user_id", caller, q.get("user_id")).maybe("created_at >= {}", q.get("since"))
-          .maybe("created_at < {}", q.get("until")))
+    ow = (
+        Where()
+        .owner("user_id", caller, q.get("user_id"))
+        .maybe("created_at >= {}", q.get("since"))
+        .maybe("created_at < {}", q.get("until"))
+    )
     statuses = await conn.fetch(
-        f"SELECT status, count(*)::int AS n FROM orders {ow.sql()} GROUP BY status", *ow.args)
+        f"SELECT status, count(*)::int AS n FROM orders {ow.sql()} GROUP BY status", *ow.args
+    )
     return {
         "totals": dict(totals),
         "by_symbol": [dict(r) for r in by_symbol],
