@@ -27,6 +27,7 @@ from fullon_gateway.schemas.bots import (
     LogCreateSchema,
     LogOut,
 )
+from fullon_gateway.schemas.projection import Projection
 from fullon_gateway.schemas.strategies import BotStrategyOut
 from fullon_gateway.store import bots as bots_db
 from fullon_gateway.store import exchanges as ex_db
@@ -34,18 +35,18 @@ from fullon_gateway.store import strategies as str_db
 from fullon_gateway.store import symbols as sym_db
 from fullon_gateway.store import views as views_db
 
-_bot = BotOut()
-_details = BotDetailsOut()
+_bot = Projection(BotOut())
+_details = Projection(BotDetailsOut())
 _list_q = BotListQuery()
 _create = BotCreateSchema()
 _update = BotUpdateSchema()
-_feed = FeedOut()
+_feed = Projection(FeedOut())
 _feed_create = FeedCreateSchema()
-_log = LogOut()
+_log = Projection(LogOut())
 _log_create = LogCreateSchema()
 _last_log_q = LastLogQuery()
-_stats = BotStatsOut()
-_strategy = BotStrategyOut()
+_stats = Projection(BotStatsOut())
+_strategy = Projection(BotStrategyOut())
 
 
 async def _check_accounts(db: Any, owner_id: int, ex_ids: list[int] | None) -> None:

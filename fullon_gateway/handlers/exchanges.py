@@ -28,18 +28,19 @@ from fullon_gateway.schemas.exchanges import (
     ExchangeOut,
     ExchangeUpdateSchema,
 )
+from fullon_gateway.schemas.projection import Projection
 from fullon_gateway.schemas.symbols import SymbolListQuery, SymbolOut
 from fullon_gateway.store import exchanges as ex_db
 from fullon_gateway.store import symbols as sym_db
 
-_cat = CatExchangeOut()
+_cat = Projection(CatExchangeOut())
 _cat_create = CatExchangeCreateSchema()
-_ex = ExchangeOut()
+_ex = Projection(ExchangeOut())
 _ex_create = ExchangeCreateSchema()
 _ex_update = ExchangeUpdateSchema()
 _ex_query = ExchangeListQuery()
 _page = PageQuery()
-_sym = SymbolOut()
+_sym = Projection(SymbolOut())
 _sym_query = SymbolListQuery()
 
 

@@ -20,6 +20,7 @@ from fullon_gateway.schemas.orders import (
     OrderOut,
     OrderStatusSchema,
 )
+from fullon_gateway.schemas.projection import Projection
 from fullon_gateway.schemas.trades import (
     PerformanceOut,
     PerformanceQuery,
@@ -34,17 +35,17 @@ from fullon_gateway.store import exchanges as ex_db
 from fullon_gateway.store import orders as orders_db
 from fullon_gateway.store import trades as trades_db
 
-_order = OrderOut()
+_order = Projection(OrderOut())
 _order_create = OrderCreateSchema()
 _order_status = OrderStatusSchema()
 _order_q = OrderListQuery()
-_trade = TradeOut()
+_trade = Projection(TradeOut())
 _trade_create = TradeCreateSchema()
 _trade_q = TradeListQuery()
 _stats_q = TradeStatsQuery()
 _perf_q = PerformanceQuery()
-_stats = TradeStatsOut()
-_perf = PerformanceOut()
+_stats = Projection(TradeStatsOut())
+_perf = Projection(PerformanceOut())
 
 
 async def _owner_for(db: Any, caller: Caller, data: dict[str, Any]) -> int:

@@ -14,6 +14,7 @@ from fullon_gateway.jsonutil import json_response, loads
 from fullon_gateway.keys import DB
 from fullon_gateway.openapi import doc
 from fullon_gateway.pagination import Page, PageQuery
+from fullon_gateway.schemas.projection import Projection
 from fullon_gateway.schemas.strategies import (
     BotStrategyCreateSchema,
     BotStrategyListQuery,
@@ -26,10 +27,10 @@ from fullon_gateway.schemas.strategies import (
 from fullon_gateway.store import bots as bots_db
 from fullon_gateway.store import strategies as str_db
 
-_cat = CatStrategyOut()
+_cat = Projection(CatStrategyOut())
 _cat_create = CatStrategyCreateSchema()
 _page = PageQuery()
-_out = BotStrategyOut()
+_out = Projection(BotStrategyOut())
 _create = BotStrategyCreateSchema()
 _update = BotStrategyUpdateSchema()
 _list_q = BotStrategyListQuery()

@@ -12,6 +12,7 @@ from fullon_gateway.jsonutil import json_response
 from fullon_gateway.keys import DB
 from fullon_gateway.openapi import doc
 from fullon_gateway.pagination import Page
+from fullon_gateway.schemas.projection import Projection
 from fullon_gateway.schemas.symbols import (
     SymbolCreateSchema,
     SymbolListQuery,
@@ -22,7 +23,7 @@ from fullon_gateway.schemas.symbols import (
 from fullon_gateway.store import exchanges as ex_db
 from fullon_gateway.store import symbols as sym_db
 
-_out = SymbolOut()
+_out = Projection(SymbolOut())
 _list_q = SymbolListQuery()
 _search_q = SymbolSearchQuery()
 _create = SymbolCreateSchema()

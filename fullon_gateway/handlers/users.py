@@ -12,6 +12,7 @@ from fullon_gateway.jsonutil import json_response
 from fullon_gateway.keys import AUTH, DB
 from fullon_gateway.openapi import doc
 from fullon_gateway.pagination import Page
+from fullon_gateway.schemas.projection import Projection
 from fullon_gateway.schemas.users import (
     MeOut,
     MeUpdateSchema,
@@ -23,8 +24,8 @@ from fullon_gateway.schemas.users import (
 from fullon_gateway.store import user_admin
 from fullon_gateway.store import users as users_db
 
-_user = UserOut()
-_me = MeOut()
+_user = Projection(UserOut())
+_me = Projection(MeOut())
 _list_query = UserListQuery()
 _create = UserCreateSchema()
 _update = UserUpdateSchema()

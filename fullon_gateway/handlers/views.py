@@ -10,6 +10,7 @@ from fullon_gateway.jsonutil import json_response
 from fullon_gateway.keys import DB
 from fullon_gateway.openapi import doc
 from fullon_gateway.pagination import Page
+from fullon_gateway.schemas.projection import Projection
 from fullon_gateway.schemas.views import (
     BotDashboardQuery,
     BotDashboardRowOut,
@@ -21,11 +22,11 @@ from fullon_gateway.schemas.views import (
 from fullon_gateway.store import views as views_db
 
 _dash_q = BotDashboardQuery()
-_dash = BotDashboardRowOut()
+_dash = Projection(BotDashboardRowOut())
 _port_q = PortfolioQuery()
-_port = PortfolioStatsOut()
+_port = Projection(PortfolioStatsOut())
 _over_q = OverviewQuery()
-_over = TradingOverviewOut()
+_over = Projection(TradingOverviewOut())
 
 
 class ViewsHandler:
