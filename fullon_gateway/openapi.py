@@ -24,6 +24,7 @@ from fullon_gateway.auth.identity import public, requirement_of
 from fullon_gateway.jsonutil import dumps
 from fullon_gateway.openapi_page import DOCS_PAGE
 from fullon_gateway.schemas.common import AwareDateTime
+from fullon_gateway.schemas.fields import TimeInput
 
 _ATTR = "__fullon_doc__"
 SPEC_PATH = "/api/v1/openapi.json"
@@ -150,6 +151,7 @@ def build_spec(app: web.Application) -> dict[str, Any]:
         "apiKey", {"type": "apiKey", "in": "header", "name": "X-API-Key"}
     )
     plugin.map_to_openapi_type(AwareDateTime, "string", "date-time")
+    plugin.map_to_openapi_type(TimeInput, "string", None)
     error_ref = "#/components/schemas/" + _register(spec, ErrorOut, names)
     paths: dict[str, dict[str, Any]] = {}
     for route in app.router.routes():
@@ -223,6 +225,10 @@ def build_spec(app: web.Application) -> dict[str, Any]:
             op["responses"]["403"] = {"description": "not allowed", **error}
         if meta.body is not None or meta.query is not None:
             op["responses"]["422"] = {"description": "invalid input", **error}
+        if meta.body is not None:
+            op["responses"]["400"] = {"description": "body is not a JSON object", **error}
+        if method in ("post", "put", "patch", "delete") and not need.public:
+            op["responses"]["409"] = {"description": "conflicts with the current state", **error}
         if "{" in path:
             op["responses"]["404"] = {"description": "no such object", **error}
         paths.setdefault(path, {})[method] = op

@@ -12,6 +12,8 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validate
 
+from fullon_gateway.schemas.common import AwareDateTime
+
 INT4_MAX = 2**31 - 1
 MONEY_MAX = Decimal("1e15")
 
@@ -71,3 +73,13 @@ class JsonOut(fields.Dict):
 
             return loads(value)
         return value
+
+
+class TimeInput(AwareDateTime):
+    """A time given by a client: ISO 8601 with an offset or Z, or epoch milliseconds
+    (documented as a plain string, since date-time alone would not admit epoch ms)."""
+
+    def __init__(self, **kw: Any) -> None:
+        meta = {"description": "ISO 8601 with offset or Z, or epoch milliseconds",
+                **kw.pop("metadata", {})}
+        super().__init__(metadata=meta, **kw)

@@ -8,7 +8,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 
 from fullon_gateway.pagination import PageQuery
 from fullon_gateway.schemas.common import AwareDateTime
-from fullon_gateway.schemas.fields import Amount, Id, Text
+from fullon_gateway.schemas.fields import Amount, Id, Text, TimeInput
 from fullon_gateway.store.orders import STATUSES
 
 SIDES = ("buy", "sell")
@@ -67,6 +67,6 @@ class OrderListQuery(PageQuery):
     symbol = Text(50)
     side = fields.String(validate=validate.OneOf(SIDES))
     status = fields.String(validate=validate.OneOf(STATUSES))
-    since = AwareDateTime(metadata={"description": "created at or after (ISO 8601 or epoch ms)"})
-    until = AwareDateTime(metadata={"description": "created before"})
+    since = TimeInput(metadata={"description": "created at or after (ISO 8601 or epoch ms)"})
+    until = TimeInput(metadata={"description": "created before"})
     user_id = Id(metadata={"description": "admin only: one user's orders"})

@@ -6,7 +6,7 @@ from marshmallow import RAISE, Schema, fields, validate
 
 from fullon_gateway.pagination import PageQuery
 from fullon_gateway.schemas.common import AwareDateTime
-from fullon_gateway.schemas.fields import Amount, BigId, Id, Text
+from fullon_gateway.schemas.fields import Amount, BigId, Id, Text, TimeInput
 from fullon_gateway.schemas.orders import SIDES
 from fullon_gateway.store.trades import BUCKETS
 
@@ -44,7 +44,7 @@ class TradeCreateSchema(Schema):
     roi = Amount(positive=False, load_default=None, allow_none=True)
     roi_pct = Amount(positive=False, load_default=None, allow_none=True)
     dry_run = fields.Boolean(load_default=False)
-    ts = AwareDateTime(load_default=None, allow_none=True)
+    ts = TimeInput(load_default=None, allow_none=True)
 
 
 class TradeListQuery(PageQuery):
@@ -54,8 +54,8 @@ class TradeListQuery(PageQuery):
     symbol = Text(50)
     side = fields.String(validate=validate.OneOf(SIDES))
     dry_run = fields.Boolean()
-    since = AwareDateTime(metadata={"description": "at or after (ISO 8601 or epoch ms)"})
-    until = AwareDateTime(metadata={"description": "before"})
+    since = TimeInput(metadata={"description": "at or after (ISO 8601 or epoch ms)"})
+    until = TimeInput(metadata={"description": "before"})
     user_id = Id(metadata={"description": "admin only: one user's trades"})
 
 

@@ -6,8 +6,7 @@ from marshmallow import EXCLUDE, Schema, fields
 
 from fullon_gateway.pagination import PageQuery
 from fullon_gateway.schemas.bots import BotStatsOut
-from fullon_gateway.schemas.common import AwareDateTime
-from fullon_gateway.schemas.fields import Id
+from fullon_gateway.schemas.fields import Id, TimeInput
 from fullon_gateway.schemas.trades import TradeStatsOut
 
 
@@ -47,8 +46,8 @@ class PortfolioStatsOut(TradeStatsOut):
 
 
 class OverviewQuery(PortfolioQuery):
-    since = AwareDateTime()
-    until = AwareDateTime()
+    since = TimeInput()
+    until = TimeInput()
 
 
 class SymbolVolumeOut(Schema):

@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -141,14 +142,16 @@ def main() -> int:
     try:
         base = f"http://127.0.0.1:{port}"
         token = asyncio.run(seed(base))
-        cmd = [st, "run", f"{base}/api/v1/openapi.json", "--checks", "not_a_server_error",
+        cmd = [st, "run", f"{base}/api/v1/openapi.json", "--checks", os.environ.get("FUZZ_CHECKS", "not_a_server_error"),
                "--header", f"Authorization: Bearer {token}",
                "--max-examples", str(args.max_examples), "--max-time", str(args.max_time),
                "--seed", "1", "--exclude-path", "/api/v1/auth/logout",
                "--request-timeout", "10", "--warnings", "off"]
         if args.include_path_regex:
             cmd += ["--include-path-regex", args.include_path_regex]
-        return subprocess.run(cmd, env=env, check=False).returncode
+        # schemathesis keeps a cache directory in its working directory: use a temporary one.
+        with tempfile.TemporaryDirectory(prefix="schemathesis-") as workdir:
+            return subprocess.run(cmd, env=env, check=False, cwd=workdir).returncode
     finally:
         server.send_signal(signal.SIGINT)
         try:
