@@ -121,6 +121,11 @@ async def test_status_transitions(client, make_account):
         json={"status": "PartiallyFilled", "filled": 0.4},
     )
     assert part["filled"] == 0.4
+    err = await call(
+        client, "PATCH", f"/orders/{o['order_id']}/status", user, 422,
+        json={"status": "PartiallyFilled", "filled": 1.5},
+    )
+    assert "filled" in err["fields"]
     await move(o, "PartiallyFilled")
     done = await move(o, "Filled")
     assert done["status"] == "Filled" and done["filled"] == 1

@@ -128,6 +128,27 @@ async def test_deleting_a_user_removes_them_and_their_access(client, make_accoun
     await call(client, "GET", "/users/me", user, 401)
 
 
+async def test_deleting_a_user_with_data_cascades_cleanly(client, make_account):
+    """Deleting a user who owns accounts, bots, orders and trades removes all of it in one
+    statement (no foreign key error, no orphan rows left behind)."""
+    from orm_support import make_bot, make_exchange, make_order, seed_catalog
+
+    admin = await make_account("admin")
+    user = await make_account()
+    seed = await seed_catalog(client, admin)
+    ex = await make_exchange(client, user, seed["kraken"]["cat_ex_id"])
+    bot = await make_bot(client, user, ex_ids=[ex["ex_id"]])
+    order = await make_order(client, user, ex["ex_id"], bot["bot_id"])
+    await call(client, "POST", "/trades", user, 201, json={
+        "ex_id": ex["ex_id"], "bot_id": bot["bot_id"], "order_id": order["order_id"],
+        "symbol": "BTC/USD", "side": "buy", "volume": 1, "price": 1})
+    await call(client, "DELETE", f"/users/{user.user_id}", admin, 204)
+    assert (await call(client, "GET", "/orders", admin))["items"] == []
+    assert (await call(client, "GET", "/trades", admin))["items"] == []
+    assert (await call(client, "GET", "/bots", admin))["items"] == []
+    assert (await call(client, "GET", "/exchanges/user-exchanges", admin))["items"] == []
+
+
 async def test_read_key_cannot_change_profile(client, make_account):
     """A read-scoped API key can read /users/me but gets 403 on PATCH /users/me."""
     user = await make_account()

@@ -123,6 +123,11 @@ class OrdersHandler:
         order = check_owner(
             await orders_db.by_id(db, path_int(request, "order_id")), caller_of(request), "order"
         )
+        if data["filled"] is not None and data["filled"] > order["volume"]:
+            raise Invalid(
+                "filled cannot exceed the order's volume",
+                fields={"filled": [f"must be at most the volume ({order['volume']})"]},
+            )
         row = await orders_db.set_status(
             db, order["order_id"], data["status"], data["reason"], data["filled"]
         )
