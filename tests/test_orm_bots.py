@@ -235,3 +235,25 @@ async def test_bots_of_others_are_404(client, make_account):
         json={"bot_id": bot["bot_id"], "cat_str_id": seed["strategy"]["cat_str_id"]},
     )
     assert "bot_id" in err["fields"]
+
+
+async def test_bot_delete_racing_order_never_orphans_it(client, make_account):
+    """An order created at the same moment as its bot is deleted: either the order wins
+    (delete is 409) or the delete wins (order is refused); never both succeed, which would
+    leave an open order whose bot vanished."""
+    import asyncio
+
+    _admin, user, _seed, ex = await _setup(client, make_account)
+    outcomes = set()
+    for i in range(15):
+        bot = await make_bot(client, user, name=f"race{i}", ex_ids=[ex["ex_id"]])
+        body = {"ex_id": ex["ex_id"], "bot_id": bot["bot_id"], "symbol": "BTC/USD",
+                "side": "buy", "order_type": "market", "volume": 1}
+        created, deleted = await asyncio.gather(
+            client.post("/api/v1/orm/orders", json=body, headers=user.headers),
+            client.delete(f"/api/v1/orm/bots/{bot['bot_id']}", headers=user.headers))
+        pair = (created.status, deleted.status)
+        assert pair in {(201, 409), (422, 204)}, pair
+        outcomes.add(pair)
+    orphans = await call(client, "GET", "/orders/open", user)
+    assert all(o["bot_id"] is not None for o in orphans["items"])
