@@ -23,6 +23,27 @@ async def test_me_answers_from_the_caller(client, make_account):
     assert me["auth"] == "api_key" and me["scopes"] == ["read"]
 
 
+async def test_me_needs_no_database_round_trip(client, make_account):
+    """With the auth cache warm, /users/me answers while every Postgres connection of the
+    pool is held elsewhere: the profile comes from the caller, not from a query."""
+    import asyncio
+
+    from fullon_gateway.keys import DB
+
+    user = await make_account()
+    await call(client, "GET", "/users/me", user)  # warms the auth cache
+    pool = client.app[DB]
+    held = [await pool.acquire() for _ in range(pool.get_max_size())]
+    try:
+        resp = await asyncio.wait_for(
+            client.get("/api/v1/orm/users/me", headers=user.headers), timeout=2)
+        assert resp.status == 200
+        assert (await resp.json())["user_id"] == user.user_id
+    finally:
+        for conn in held:
+            await pool.release(conn)
+
+
 async def test_update_me_changes_name_everywhere(client, make_account):
     """PATCH /users/me renames the caller; /users/me reflects it at once (cache invalidated)."""
     user = await make_account()
