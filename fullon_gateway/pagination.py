@@ -24,6 +24,9 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 
 
+_BAD_CURSOR = "invalid cursor (use next_cursor from the previous page)"
+
+
 def encode_cursor(scope: str, key: int) -> str:
     raw = jsonutil.dumps({"s": scope, "k": key})
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -40,9 +43,7 @@ def decode_cursor(scope: str, cursor: str) -> int:
         if not isinstance(key, int) or isinstance(key, bool) or not 0 <= key < 2**63:
             raise ValueError("bad key")
     except (ValueError, KeyError, TypeError, binascii.Error, UnicodeEncodeError):
-        raise ValidationError(
-            {"cursor": ["invalid cursor (use next_cursor from the previous page)"]}
-        ) from None
+        raise ValidationError({"cursor": [_BAD_CURSOR]}) from None
     return key
 
 
@@ -59,7 +60,10 @@ class PageQuery(Schema):
     )
     cursor = fields.String(
         load_default=None,
-        validate=validate.Length(max=200),
+        validate=[
+            validate.Length(max=200),
+            validate.Regexp(r"^[A-Za-z0-9_-]*$", error=_BAD_CURSOR),
+        ],
         metadata={"description": "next_cursor of the previous page"},
     )
 

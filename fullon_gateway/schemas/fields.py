@@ -40,6 +40,8 @@ def Amount(positive: bool = True, nonnegative: bool = False, **kw: Any) -> field
     """A decimal amount within a range every column holds: > 0, >= 0, or signed."""
     lo = Decimal(0) if positive or nonnegative else -MONEY_MAX
     rng = validate.Range(min=lo, max=MONEY_MAX, min_inclusive=not positive)
+    if positive:  # apispec drops min_inclusive=False; say it in the spec (OpenAPI 3.0 form)
+        kw["metadata"] = {"exclusiveMinimum": True, **kw.get("metadata", {})}
     return fields.Decimal(allow_nan=False, validate=rng, **kw)
 
 
