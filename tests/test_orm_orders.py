@@ -49,6 +49,7 @@ async def test_order_create_and_filters(client, make_account):
     assert len(ids(await call(client, "GET", "/orders", user, params={"until": future}))) == 3
     err = await call(client, "GET", "/orders", user, 422, params={"since": "2024-01-01T00:00:00"})
     assert "since" in err["fields"]
+    assert len(ids(await call(client, "GET", "/orders", user, params={"since": ""}))) == 3
     err = await call(client, "GET", "/orders", user, 422, params={"status": "Lost"})
     assert "status" in err["fields"]
 

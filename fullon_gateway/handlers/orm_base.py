@@ -21,8 +21,10 @@ ORM = "/api/v1/orm"
 
 
 def load_query(request: web.Request, schema: Schema) -> dict[str, Any]:
-    """Validate the query string (a repeated parameter keeps its last value)."""
-    loaded: dict[str, Any] = schema.load({k: request.query.getall(k)[-1] for k in request.query})
+    """Validate the query string. A repeated parameter keeps its last value; an empty one
+    (``?since=``) counts as absent, as forms and URL builders often send them."""
+    raw = {k: request.query.getall(k)[-1] for k in request.query}
+    loaded: dict[str, Any] = schema.load({k: v for k, v in raw.items() if v != ""})
     return loaded
 
 
