@@ -76,6 +76,9 @@ class Settings:
     ws_compress: bool = False
     ws_revocation_check: float = 1.0
     history_len: int = 1000
+    # Fernet key (urlsafe base64 of 32 bytes) that encrypts exchange API credentials.
+    # Unset: the gateway refuses credentials instead of storing them in the clear.
+    exchange_secrets_key: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -132,6 +135,16 @@ def _validate(s: Settings) -> None:
         raise SettingsError(f"jwt_algorithm must be HS256, HS384 or HS512, got {s.jwt_algorithm}")
     if s.jwt_secret is not None and len(s.jwt_secret) < 32:
         raise SettingsError("jwt_secret must be at least 32 characters long")
+    if s.exchange_secrets_key is not None:
+        from cryptography.fernet import Fernet
+
+        try:
+            Fernet(s.exchange_secrets_key)
+        except (ValueError, TypeError):
+            raise SettingsError(
+                "exchange_secrets_key must be a Fernet key (urlsafe base64 of 32 bytes; "
+                "generate one with cryptography.fernet.Fernet.generate_key())"
+            ) from None
     for name in ("access_ttl", "refresh_ttl", "login_window", "max_body_bytes",
                  "ws_max_frame", "ws_max_subscriptions", "ws_rate_limit",
                  "ws_queue_limit", "history_len", "login_max_failures",
