@@ -153,8 +153,8 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
         bad_text = Invalid("text must not contain NUL characters", code="invalid_text")
         return _render(bad_text.status, bad_text.body(), {})
     except (
-        OSError,
         TimeoutError,
+        OSError,
         asyncpg.exceptions.InterfaceError,
         asyncpg.exceptions.CannotConnectNowError,
         # The server went away mid-query (terminated backend, restart, crash).

@@ -196,5 +196,5 @@ async def test_broken_form_bodies_are_400(client, body, content_type):
     malformed_form, not a 500."""
     resp = await client.post(LOGIN, data=body, headers={"Content-Type": content_type})
     assert resp.status == 400
-    assert await resp.json() == {"detail": "request body is not a valid form",
-                                 "code": "malformed_form"}
+    body = await resp.json()
+    assert body["code"] == "malformed_form" and "form" in body["detail"]

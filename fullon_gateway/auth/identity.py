@@ -45,7 +45,7 @@ class Caller:
         return self.is_admin or owner_id == self.user_id
 
 
-# A typed request key: aiohttp 3.14 warns on plain string keys (an error under tests).
+# Typed request key (aiohttp 3.14 warns on string keys, and warnings are errors in tests).
 CALLER = web.RequestKey("fullon_caller", Caller)
 
 

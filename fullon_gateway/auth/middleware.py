@@ -38,6 +38,8 @@ def auth_middleware(
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.match_info.http_exception is not None:
             return await handler(request)  # unknown route or method: 404/405 for everyone
+        if isinstance(request.match_info.route.resource, web.StaticResource):
+            return await handler(request)  # the dashboard's own script and style
         need = requirement_of(handler, request.method)
         credential = credential_of(request)
         caller: Caller | None = None

@@ -41,10 +41,9 @@ class AuthHandler:
         if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
             try:
                 form = await request.post()
-            except ValueError:  # text that is not UTF-8, a multipart body without bounds
-                raise BadRequest(
-                    "request body is not a valid form", code="malformed_form"
-                ) from None
+            except (ValueError, AssertionError, KeyError) as exc:
+                # e.g. multipart/form-data without a boundary
+                raise BadRequest(f"malformed form body: {exc}", code="malformed_form") from None
             data = _login.load({k: v for k, v in form.items() if isinstance(v, str)})
         else:
             data = await load_json(request, _login)

@@ -15,7 +15,7 @@ from fullon_gateway.keys import DB, HUB, METRICS, REDIS, SETTINGS, SOCKETS, STAR
 from fullon_gateway.metrics import metrics_view
 
 
-async def _timed(check: Any, timeout: float) -> dict[str, Any]:  # noqa: ASYNC109
+async def _timed(check: Any, timeout: float) -> dict[str, Any]:
     start = time.perf_counter()
     try:
         await asyncio.wait_for(check, timeout)

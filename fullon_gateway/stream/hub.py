@@ -75,7 +75,7 @@ class Hub:
 
     # -- subscriptions ---------------------------------------------------------------
     async def subscribe(
-        self, channel: str, listener: Listener, timeout: float = 5.0  # noqa: ASYNC109
+        self, channel: str, listener: Listener, timeout: float = 5.0
     ) -> None:
         """Add a listener; on the first one, subscribe in Redis and wait for its ack."""
         listeners = self._listeners.setdefault(channel, set())
