@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -283,3 +284,34 @@ async def test_non_ascii_credential_bytes_are_invalid_token(client, header, valu
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 401"), answer
     assert json.loads(body) == {"detail": "invalid token", "code": "invalid_token"}
+
+
+async def test_verified_token_cache_still_enforces_expiry(app_client, make_settings):
+    """A token verified once (and cached) is refused as expired once its exp passes."""
+    client = await app_client(make_settings(access_ttl=1))
+    await client.app[AUTH].create_user("t@example.com", "pw-123456")
+    resp = await client.post("/api/v1/auth/login",
+                             json={"email": "t@example.com", "password": "pw-123456"})
+    token = (await resp.json())["access_token"]
+    status, body, _ = await _verify_with(client, token)
+    if status == 200:  # verified and cached; now wait for exp to pass
+        deadline = time.monotonic() + 5
+        while status == 200:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+            status, body, _ = await _verify_with(client, token)
+    assert status == 401 and body["code"] == "token_expired"
+    status, body, _ = await _verify_with(client, token)  # and again, uncached
+    assert status == 401 and body["code"] == "token_expired"
+
+
+async def test_verified_token_cache_is_bounded(client, make_account, monkeypatch):
+    """The verified-token cache evicts its oldest entry when full; evicted tokens still
+    verify (they are decoded again)."""
+    from fullon_gateway.auth.tokens import TokenCodec
+
+    monkeypatch.setattr(TokenCodec, "_CACHE_SIZE", 2)
+    accounts = [await make_account() for _ in range(3)]
+    for acct in accounts + accounts:
+        assert (await _verify_with(client, acct.token))[0] == 200
+    assert len(client.app[AUTH].codec._verified) <= 2

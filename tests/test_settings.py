@@ -119,6 +119,8 @@ def test_empty_yaml_file_is_fine(tmp_path):
     ({"FULLON_DB_POOL_MIN": "5", "FULLON_DB_POOL_MAX": "2"}, ["db_pool_min", "db_pool_max"]),
     ({"FULLON_ARGON2_TIME_COST": "0"}, ["argon2_time_cost"]),
     ({"FULLON_ARGON2_MEMORY_KIB": "4"}, ["argon2_memory_kib"]),
+    ({"FULLON_EMBEDDED": "sometimes"}, ["embedded", "sometimes"]),
+    ({"FULLON_EXCHANGE_SECRETS_KEY": "not-a-key"}, ["exchange_secrets_key", "Fernet"]),
 ])
 def test_invalid_environment_values_give_one_clear_sentence(env, words):
     """Each invalid value stops loading with a SettingsError naming the setting."""
@@ -246,3 +248,11 @@ def test_secret_must_match_the_algorithm_strength(algorithm, length):
     assert str(length) in message and algorithm in message
     s = load_settings(environ=env | {"FULLON_JWT_SECRET": "k" * length})
     assert s.jwt_algorithm == algorithm
+
+
+def test_valid_fernet_key_is_accepted():
+    """A real Fernet key is accepted as exchange_secrets_key."""
+    from cryptography.fernet import Fernet
+
+    key = Fernet.generate_key().decode()
+    assert load_settings(environ={"FULLON_EXCHANGE_SECRETS_KEY": key}).exchange_secrets_key == key
