@@ -96,10 +96,14 @@ class Hub:
                     async with self._lock:
                         await self._pubsub.subscribe(self._prefix + channel)
                 await asyncio.shield(future)
-        except BaseException:
+        except BaseException as exc:
             self._discard(channel, listener)
             if channel not in self._listeners and self._confirmed.get(channel) is future:
                 del self._confirmed[channel]  # nobody is waiting any more
+            if isinstance(exc, TimeoutError):  # a bare TimeoutError says nothing to an operator
+                raise TimeoutError(
+                    f"Redis did not confirm a subscription to {channel!r} within {timeout} s"
+                ) from None
             raise
 
     async def unsubscribe(self, channel: str, listener: Listener) -> None:
