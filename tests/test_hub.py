@@ -236,6 +236,7 @@ async def test_subscribe_while_redis_is_down_times_out_cleanly(redis_process):
             return_exceptions=True,
         )
         assert all(isinstance(r, TimeoutError) for r in results), results
+        assert all("did not confirm a subscription to 'orders:9'" in str(r) for r in results)
         assert hub.listener_count("orders:9") == 0 and hub.channel_count == 0
     finally:
         await hub.stop()
