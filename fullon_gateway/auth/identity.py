@@ -22,8 +22,6 @@ USER_SCOPES = frozenset({"read", "trade"})
 ADMIN_SCOPES = frozenset(SCOPES)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-CALLER = "fullon_caller"  # request key; requests are per-call mappings, not app state
-
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -45,6 +43,10 @@ class Caller:
 
     def can_see(self, owner_id: int) -> bool:
         return self.is_admin or owner_id == self.user_id
+
+
+# A typed request key: aiohttp 3.14 warns on plain string keys (an error under tests).
+CALLER = web.RequestKey("fullon_caller", Caller)
 
 
 @dataclass(frozen=True)
@@ -98,8 +100,8 @@ def caller_of(request: web.Request) -> Caller:
     caller = request.get(CALLER)
     if caller is None:  # only reachable if a public view asks; a bug, not a client error
         raise Unauthorized()
-    return caller  # type: ignore[no-any-return]
+    return caller
 
 
 def optional_caller(request: web.Request) -> Caller | None:
-    return request.get(CALLER)  # type: ignore[no-any-return]
+    return request.get(CALLER)
