@@ -22,8 +22,10 @@ from fullon_gateway.errors import error_middleware
 from fullon_gateway.handlers.api_keys import ApiKeysHandler
 from fullon_gateway.handlers.auth import AuthHandler
 from fullon_gateway.handlers.health import HealthHandler
+from fullon_gateway.handlers.ohlcv import OhlcvHandler
 from fullon_gateway.keys import AUTH, DB, HUB, METRICS, REDIS, SETTINGS, SOCKETS, STARTED_AT
 from fullon_gateway.metrics import Metrics, metrics_middleware
+from fullon_gateway.ohlcv import ohlcv_loader_ctx
 from fullon_gateway.settings import Settings
 from fullon_gateway.store.migrate import migrate
 from fullon_gateway.store.pool import create_pool, ensure_database
@@ -124,9 +126,9 @@ def create_app(settings: Settings) -> web.Application:
     app[METRICS] = metrics
     app[SOCKETS] = SocketRegistry()
     app[STARTED_AT] = time.monotonic()
-    app.cleanup_ctx.extend([_postgres, _redis, _auth_and_hub])
+    app.cleanup_ctx.extend([_postgres, _redis, _auth_and_hub, ohlcv_loader_ctx])
     app.on_startup.append(_on_startup)
     app.on_shutdown.append(_on_shutdown)
-    for handler in (HealthHandler(), AuthHandler(), ApiKeysHandler()):
+    for handler in (HealthHandler(), AuthHandler(), ApiKeysHandler(), OhlcvHandler()):
         app.add_routes(handler.routes())
     return app
