@@ -25,7 +25,7 @@ from fullon_gateway.handlers.health import HealthHandler
 from fullon_gateway.handlers.ohlcv import OhlcvHandler
 from fullon_gateway.keys import AUTH, DB, HUB, METRICS, REDIS, SETTINGS, SOCKETS, STARTED_AT
 from fullon_gateway.metrics import Metrics, metrics_middleware
-from fullon_gateway.ohlcv import ohlcv_loader_ctx
+from fullon_gateway.ohlcv.context import ohlcv_loader_ctx
 from fullon_gateway.settings import Settings
 from fullon_gateway.store.migrate import migrate
 from fullon_gateway.store.pool import create_pool, ensure_database

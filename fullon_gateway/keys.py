@@ -8,12 +8,12 @@ import asyncpg
 import redis.asyncio as aioredis
 from aiohttp import web
 
+from fullon_gateway.ohlcv.loader import OhlcvLoader
 from fullon_gateway.settings import Settings
 
 if TYPE_CHECKING:
     from fullon_gateway.auth.service import AuthService
     from fullon_gateway.metrics import Metrics
-    from fullon_gateway.ohlcv.loader import OhlcvLoader
     from fullon_gateway.stream.hub import Hub
     from fullon_gateway.stream.registry import SocketRegistry
 
@@ -25,4 +25,4 @@ AUTH = web.AppKey("auth", "AuthService")
 METRICS = web.AppKey("metrics", "Metrics")
 SOCKETS = web.AppKey("sockets", "SocketRegistry")
 STARTED_AT = web.AppKey("started_at", float)
-OHLCV_LOADER = web.AppKey("ohlcv_loader", "OhlcvLoader")
+OHLCV_LOADER = web.AppKey("ohlcv_loader", OhlcvLoader)

@@ -119,7 +119,8 @@ async def test_every_timeframe_matches_python_reference(client, make_account):
     trades = generate_trades(seed=7, n=4000)
     await load_in_shuffled_batches(client, "kraken", "BTC/USD:BTC", trades, seed=1)
     for tf in VALID_TIMEFRAMES:
-        got = await read_all(client, admin.headers, f"/api/v1/ohlcv/candles/kraken/BTC/USD:BTC/{tf}")
+        path = f"/api/v1/ohlcv/candles/kraken/BTC/USD:BTC/{tf}"
+        got = await read_all(client, admin.headers, path)
         assert_same(got, reference_candles(trades, tf), tf)
 
 

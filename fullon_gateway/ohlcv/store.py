@@ -25,7 +25,7 @@ from fullon_gateway.ohlcv.timeframes import MAX_TIME, MIN_TIME, TIMEFRAMES, Time
 # After this many narrowing windows (sparse data), one plain query finishes the job.
 _MAX_WINDOWS = 3
 
-Conn = asyncpg.Pool | asyncpg.Connection
+Conn = Any  # an asyncpg Pool or Connection: both have fetch/fetchval
 
 
 async def find_symbol(db: Conn, exchange: str, symbol: str) -> int | None:
@@ -62,7 +62,7 @@ def _candle_sql(tf_name: str, descending: bool) -> str:
         table = "ohlcv_candles_1m" if tf_name == "1m" else "ohlcv_candles_1h"
         return f"""SELECT ts, open, high, low, close, vol FROM {table}
                    WHERE symbol_id = $1 AND ts >= $2 AND ts < $3
-                   ORDER BY ts {order} LIMIT $4"""
+                   ORDER BY ts {order} LIMIT $4"""  # noqa: S608 (fixed names only)
     tf = TIMEFRAMES[tf_name]
     bucket = tf.bucket_sql("ts")
     table = _source_table(tf)
@@ -76,7 +76,7 @@ def _candle_sql(tf_name: str, descending: bool) -> str:
                       sum(vol) AS vol
                FROM {table}
                WHERE symbol_id = $1 AND ts >= $2 AND ts < $3
-               GROUP BY bucket ORDER BY bucket {order} LIMIT $4"""
+               GROUP BY bucket ORDER BY bucket {order} LIMIT $4"""  # noqa: S608
 
 
 def _source_table(tf: Timeframe) -> str:
