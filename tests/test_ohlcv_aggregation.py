@@ -189,3 +189,27 @@ async def test_reloading_everything_changes_nothing(client, make_account):
     result = await client.app[OHLCV_LOADER].load("binance", "ETH/USDT", reversed(trades))
     assert (result.inserted, result.duplicates, result.bars) == (0, len(trades), [])
     assert await read_all(client, admin.headers, path) == before
+
+
+async def test_buckets_do_not_depend_on_session_time_zone(client, settings):
+    """Day, week and month candles are UTC buckets even on a connection whose TimeZone
+    is not UTC (a pooled connection loses SET TIME ZONE on release: RESET ALL)."""
+    import asyncpg
+
+    from fullon_gateway.ohlcv import store
+    from fullon_gateway.ohlcv.timeframes import TIMEFRAMES
+
+    trades = generate_trades(seed=11, n=600)
+    await load_in_shuffled_batches(client, "kraken", "XRP/USD", trades, seed=4)
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        await conn.execute("SET TIME ZONE 'America/New_York'")
+        sid = await store.find_symbol(conn, "kraken", "XRP/USD")
+        assert sid is not None
+        for tf in ("4h", "1d", "3d", "1w", "1M"):
+            got = await store.candles(conn, sid, TIMEFRAMES[tf], None, None, 1000)
+            want = reference_candles(trades, tf)
+            assert [c["timestamp"] for c in got] == [w["timestamp"] for w in want], tf
+            assert [c["close"] for c in got] == [w["close"] for w in want], tf
+    finally:
+        await conn.close()
