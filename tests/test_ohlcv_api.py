@@ -67,7 +67,10 @@ async def test_bad_row_rejects_whole_batch(client, make_account):
                        ({"timestamp": "2024-03-04T00:00:00"}, "trades[1].timestamp"),
                        ({"side": "long"}, "trades[1].side"),
                        ({"trade_id": None}, "trades[1].trade_id"),
-                       ({"volume": "lots"}, "trades[1].volume")):
+                       ({"volume": "lots"}, "trades[1].volume"),
+                       ({"timestamp": "1969-12-31T23:59:59Z"}, "trades[1].timestamp"),
+                       ({"price": "NaN"}, "trades[1].price"),
+                       ({"colour": "red"}, "trades[1].colour")):
         body_rows = [rows[0], {**rows[1], **bad}, rows[2]]
         resp = await client.post(f"{BASE}/trades/kraken/BTC/USD", json={"trades": body_rows},
                                  headers=admin.headers)
@@ -162,13 +165,14 @@ async def test_unknown_names_and_timeframes(client, make_account):
 
 async def test_time_parameters(client, make_account):
     """start_time/end_time take ISO 8601 with Z or an offset, or epoch ms; a naive time,
-    garbage, start after end, or a limit outside 1..1000 is a 422 naming the field."""
+    garbage, start after end, or a limit outside 1..1000 is a 422 naming the field;
+    unknown query parameters are ignored."""
     user = await make_account()
     await client.app[OHLCV_LOADER].load("kraken", "BTC/USD", minute_trades(10))
     path = f"{BASE}/candles/kraken/BTC/USD/1m"
     for value in ("2024-03-04T00:03:00Z", "2024-03-04T01:03:00+01:00",
                   str(int(T0.timestamp() * 1000) + 180_000)):
-        status, body = await get(client, path, user.headers, start_time=value)
+        status, body = await get(client, path, user.headers, start_time=value, _ignored="1")
         assert status == 200, body
         assert body["candles"][0]["timestamp"] == "2024-03-04T00:03:00Z" and body["count"] == 7
     for params, field in (({"start_time": "2024-03-04T00:03:00"}, "start_time"),
@@ -266,3 +270,24 @@ async def test_fullon_beta_client_shape(client, make_account):
     assert body["ohlcv"][0] == {"timestamp": "2024-03-04T00:00:00Z", "open": 1.0, "high": 2.0,
                                 "low": 1.0, "close": 2.0, "vol": 2.0}
     assert set(body) >= {"exchange", "symbol", "start_time", "end_time", "ohlcv", "count"}
+
+
+async def test_extreme_times_are_answered(client, make_account):
+    """Times at the edges of the calendar (year 1, year 9999) never crash a read: every
+    timeframe answers 200, with the candles that fall inside."""
+    user = await make_account()
+    await client.app[OHLCV_LOADER].load("kraken", "BTC/USD", minute_trades(3))
+    for tf in VALID_TIMEFRAMES:
+        for params in ({"start_time": "0001-01-01T00:00:00Z"},
+                       {"end_time": "9999-12-31T23:59:59Z"},
+                       {"start_time": "9999-12-31T23:59:59Z"},
+                       {"start_time": "0001-01-01T00:00:00Z",
+                        "end_time": "9999-12-31T23:59:59.999Z"}):
+            status, body = await get(client, f"{BASE}/candles/kraken/BTC/USD/{tf}",
+                                     user.headers, **params)
+            assert status == 200, (tf, params, body)
+            expected = 0 if params.get("start_time", "").startswith("9999") else None
+            if expected is not None:
+                assert body["count"] == 0
+            else:
+                assert body["count"] >= 1, (tf, params, body)

@@ -20,7 +20,7 @@ from typing import Any
 
 import asyncpg
 
-from fullon_gateway.ohlcv.timeframes import MAX_TIME, MIN_TIME, TIMEFRAMES, Timeframe
+from fullon_gateway.ohlcv.timeframes import MAX_TIME, MIN_TIME, TIMEFRAMES, Timeframe, clamp
 
 # After this many narrowing windows (sparse data), one plain query finishes the job.
 _MAX_WINDOWS = 3
@@ -99,8 +99,8 @@ async def candles(
     end: dt.datetime | None, limit: int,
 ) -> list[dict[str, Any]]:
     """Candles of ``tf`` for one symbol, oldest first (see the module's range rules)."""
-    lo = tf.ceil(start) if start is not None else MIN_TIME
-    hi = tf.shift(tf.floor(end), 1) if end is not None else MAX_TIME
+    lo = tf.ceil(clamp(start)) if start is not None else MIN_TIME
+    hi = tf.shift(tf.floor(clamp(end)), 1) if end is not None else MAX_TIME
     if lo >= hi or limit <= 0:
         return []
     from_start = start is not None and end is None

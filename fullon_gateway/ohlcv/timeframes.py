@@ -62,7 +62,7 @@ class Timeframe:
                 year, month = divmod(months, 12)
                 if year < 1:
                     return MIN_TIME
-                if year > 9998:
+                if year > 9999:
                     return MAX_TIME
                 return bucket.replace(year=year, month=month + 1)
             width = dt.timedelta(days=7) if self.kind == "week" else dt.timedelta(
@@ -72,8 +72,14 @@ class Timeframe:
             return MIN_TIME if n < 0 else MAX_TIME
 
 
-MIN_TIME = dt.datetime(1, 1, 2, tzinfo=dt.UTC)
-MAX_TIME = dt.datetime(9999, 12, 30, tzinfo=dt.UTC)
+# The span of times the bucket arithmetic works on: a month (or 3d, or a week) inside
+# what Python datetimes can hold, so floor/shift never step out of range.
+MIN_TIME = dt.datetime(1, 1, 15, tzinfo=dt.UTC)
+MAX_TIME = dt.datetime(9999, 12, 1, tzinfo=dt.UTC)
+
+
+def clamp(ts: dt.datetime) -> dt.datetime:
+    return min(max(ts, MIN_TIME), MAX_TIME)
 
 _MIN = 60
 _HOUR = 3600

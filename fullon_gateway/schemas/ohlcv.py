@@ -7,11 +7,12 @@ whole batch can be rejected with a 422 that says where to look.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from fullon_gateway.errors import Invalid
 from fullon_gateway.ohlcv.loader import TradeIn
@@ -23,6 +24,9 @@ MAX_LIMIT = 1000
 MAX_BATCH = 10_000
 MAX_TRADE_ID = 128
 MAX_TYPE = 32
+# Trades outside these years are data errors, not history worth storing.
+EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
 
 _TF_MESSAGE = "unknown timeframe; valid timeframes: " + ", ".join(VALID_TIMEFRAMES)
 
@@ -33,6 +37,11 @@ SYMBOL_RE = re.compile(r"^[^\s\x00-\x1f\x7f]{1,64}$")
 
 
 class RangeSchema(Schema):
+    class Meta:
+        # Query strings carry whatever a client library adds (cache busters, fullon's
+        # extra hints); only the parameters below mean something here.
+        unknown = EXCLUDE
+
     limit = fields.Integer(load_default=DEFAULT_LIMIT, strict=False,
                            validate=validate.Range(min=1, max=MAX_LIMIT))
     start_time = AwareDateTime(load_default=None)
@@ -108,6 +117,8 @@ def _trade(row: Any) -> TradeIn:
     except ValidationError as exc:
         raise _RowError("timestamp", str(exc.messages[0]) if isinstance(exc.messages, list)
                         else str(exc.messages)) from None
+    if not EARLIEST <= ts < LATEST:
+        raise _RowError("timestamp", "must be between 1970 and 2100")
     values = {}
     for name, positive in (("price", True), ("volume", False)):
         try:
