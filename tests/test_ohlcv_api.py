@@ -291,3 +291,30 @@ async def test_extreme_times_are_answered(client, make_account):
                 assert body["count"] == 0
             else:
                 assert body["count"] >= 1, (tf, params, body)
+
+
+async def test_http_ingest_feeds_bar_listeners(client, make_account, caplog):
+    """Bars changed by an HTTP ingest reach async listeners (the live ohlcv stream's
+    hook) in time order; a failing listener is logged and does not fail the request;
+    a batch of duplicates notifies nobody."""
+    admin = await make_account(role="admin")
+    got: list[tuple[str, str, list[str]]] = []
+
+    async def on_bars(exchange: str, symbol: str, bars: list[dict[str, Any]]) -> None:
+        got.append((exchange, symbol, [b["timestamp"].isoformat() for b in bars]))
+
+    def broken(exchange: str, symbol: str, bars: list[dict[str, Any]]) -> None:
+        raise RuntimeError("listener bug")
+
+    loader = client.app[OHLCV_LOADER]
+    loader.add_listener(broken)
+    loader.add_listener(on_bars)
+    batch = {"trades": wire(list(reversed(minute_trades(3))))}
+    resp = await client.post(f"{BASE}/trades/kraken/BTC/USD", json=batch, headers=admin.headers)
+    assert resp.status == 200 and (await resp.json())["inserted"] == 3
+    assert got == [("kraken", "BTC/USD", ["2024-03-04T00:00:00+00:00", "2024-03-04T00:01:00+00:00",
+                                           "2024-03-04T00:02:00+00:00"])]
+    assert "listener bug" in caplog.text or "bars listener failed" in caplog.text
+    resp = await client.post(f"{BASE}/trades/kraken/BTC/USD", json=batch, headers=admin.headers)
+    assert (await resp.json())["duplicates"] == 3 and len(got) == 1
+    loader.remove_listener(broken)
