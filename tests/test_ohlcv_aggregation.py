@@ -213,3 +213,19 @@ async def test_buckets_do_not_depend_on_session_time_zone(client, settings):
             assert [c["close"] for c in got] == [w["close"] for w in want], tf
     finally:
         await conn.close()
+
+
+async def test_repeated_trade_id_in_one_batch_keeps_first_row(client, make_account):
+    """A trade id twice in one batch is stored once, with its first row's values, and
+    counted once as a duplicate; plain tuples are accepted and typed."""
+    admin = await make_account()
+    ts = dt.datetime(2024, 7, 1, 9, 30, tzinfo=UTC)
+    result = await client.app[OHLCV_LOADER].load("kraken", "ADA/USD", [
+        (17, ts, 1, 3, "buy", None),            # int id and numbers: converted
+        ("17", ts, 2.0, 5.0, "sell", "limit"),  # same id again: ignored
+    ])
+    assert (result.inserted, result.duplicates) == (1, 1)
+    body = await (await client.get("/api/v1/ohlcv/trades/kraken/ADA/USD",
+                                   headers=admin.headers)).json()
+    assert body["trades"] == [{"timestamp": "2024-07-01T09:30:00Z", "price": 1.0,
+                               "volume": 3.0, "side": "buy", "type": None, "trade_id": "17"}]

@@ -27,7 +27,11 @@ log = logging.getLogger(__name__)
 
 
 class TradeIn(NamedTuple):
-    """One market trade as the loader takes it (plain tuples in this order work too)."""
+    """One market trade as the loader takes it.
+
+    A TradeIn goes to COPY as it is, so its fields must have these types; plain tuples
+    in the same order are accepted too and converted (str id, float price/volume).
+    """
 
     trade_id: str
     ts: dt.datetime  # aware
@@ -54,7 +58,9 @@ DEFAULT_CHUNK = 100_000
 
 _TEMP_TABLE = """
 CREATE TEMP TABLE IF NOT EXISTS ohlcv_incoming (
-    ord integer NOT NULL,
+    -- Arrival order inside the chunk (COPY fills it in input order): a trade id
+    -- repeated in one batch keeps its first row.
+    ord bigint GENERATED ALWAYS AS IDENTITY,
     trade_id text COLLATE "C" NOT NULL,
     ts timestamptz NOT NULL,
     price double precision NOT NULL,
@@ -63,7 +69,7 @@ CREATE TEMP TABLE IF NOT EXISTS ohlcv_incoming (
     type text
 ) ON COMMIT DELETE ROWS
 """
-_COLUMNS = ("ord", "trade_id", "ts", "price", "volume", "side", "type")
+_COLUMNS = ("trade_id", "ts", "price", "volume", "side", "type")
 
 # $1 = symbol_id. A trade id repeated inside one batch counts once (its first row).
 # The 1m aggregate uses window functions over one sort of the new trades: ordered
@@ -246,9 +252,12 @@ async def load_trades(
         chunk.clear()
 
     for trade in trades:
-        t = trade if isinstance(trade, TradeIn) else TradeIn(*trade)
-        chunk.append((received, str(t.trade_id), t.ts, float(t.price), float(t.volume),
-                      t.side, t.type))
+        if type(trade) is TradeIn:  # already typed (the HTTP validator, seed): as is
+            chunk.append(trade)
+        else:
+            t = TradeIn(*trade)
+            chunk.append(TradeIn(str(t.trade_id), t.ts, float(t.price), float(t.volume),
+                                 t.side, t.type))
         received += 1
         if len(chunk) >= chunk_size:
             await flush()
