@@ -229,3 +229,19 @@ async def test_repeated_trade_id_in_one_batch_keeps_first_row(client, make_accou
                                    headers=admin.headers)).json()
     assert body["trades"] == [{"timestamp": "2024-07-01T09:30:00Z", "price": 1.0,
                                "volume": 3.0, "side": "buy", "type": None, "trade_id": "17"}]
+
+
+async def test_failed_load_leaves_no_trace(client, make_account):
+    """A load the database refuses (a price of zero from a Python caller) stores
+    nothing, not even the symbol: reads stay 404 and the catalog stays empty."""
+    import asyncpg
+
+    admin = await make_account()
+    ts = dt.datetime(2024, 7, 1, tzinfo=UTC)
+    with pytest.raises(asyncpg.CheckViolationError):
+        await client.app[OHLCV_LOADER].load("kraken", "BAD/USD",
+                                            [TradeIn("1", ts, 0.0, 1.0, "buy")])
+    resp = await client.get("/api/v1/ohlcv/trades/kraken/BAD/USD", headers=admin.headers)
+    assert resp.status == 404
+    body = await (await client.get("/api/v1/ohlcv/exchanges", headers=admin.headers)).json()
+    assert body["exchanges"] == []

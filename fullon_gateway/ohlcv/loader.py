@@ -2,7 +2,8 @@
 
 One statement does the work after the COPY: new trades are inserted with ``ON CONFLICT
 DO NOTHING`` (idempotent on the exchange trade id), and only the trades really
-inserted are folded into the 1-minute candles of the minutes they touch. A bar is
+inserted are folded into the 1-minute candles of the minutes they touch; a second
+statement rebuilds the hourly roll-up of the hours those minutes belong to. A bar is
 merged, never recomputed: open/close move only when the new batch holds an earlier
 first / later last trade in ``(ts, trade_id)`` order, high/low widen, volume and
 count add up. Candles are therefore a function of the set of trades, whatever the
@@ -185,10 +186,12 @@ async def symbol_id_for(conn: asyncpg.Connection, exchange: str, symbol: str) ->
 
 
 async def _load_chunk(
-    conn: asyncpg.Connection, symbol_id: int, records: Sequence[tuple[Any, ...]],
+    conn: asyncpg.Connection, exchange: str, symbol: str, records: Sequence[tuple[Any, ...]],
     want_bars: bool,
 ) -> tuple[int, list[Bar]]:
     async with conn.transaction():
+        # Registered in the same transaction: a load that fails leaves no empty symbol.
+        symbol_id = await symbol_id_for(conn, exchange, symbol)
         await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", _LOCK_SPACE, symbol_id)
         # The sorts of a 100,000-row chunk fit in memory instead of spilling to disk.
         await conn.execute("SET LOCAL work_mem = '64MB'")
@@ -238,14 +241,13 @@ async def load_trades(
             return await load_trades(conn, exchange, symbol, trades, chunk_size=chunk_size,
                                      want_bars=want_bars)
     conn = db
-    sid = await symbol_id_for(conn, exchange, symbol)
     inserted = received = 0
     bars: dict[dt.datetime, Bar] = {}
     chunk: list[tuple[Any, ...]] = []
 
     async def flush() -> None:
         nonlocal inserted
-        n, changed = await _load_chunk(conn, sid, chunk, want_bars)
+        n, changed = await _load_chunk(conn, exchange, symbol, chunk, want_bars)
         inserted += n
         for bar in changed:  # a later chunk's version of a bar supersedes the earlier one
             bars[bar["timestamp"]] = bar
