@@ -1,10 +1,10 @@
 """OHLCV history benchmark: candle reads over HTTP, ingestion via HTTP and via COPY,
 against computing the same candles in Python from the raw trades, in one run.
 
-    python scripts/bench/ohlcv.py [--trades 1000000] [--others 3] [--reps 200]
+    python scripts/bench/ohlcv.py [--trades 1000000] [--others 3] [--reps 200] [--keep]
 
-Uses its own database (fgw_bench_ohlcv, dropped and recreated; BENCH_DATABASE_URL to
-override the server) and runs the real gateway app in a subprocess on a loopback port.
+Uses its own database (fgw_bench_ohlcv, created fresh and dropped at the end unless
+--keep; BENCH_DATABASE_URL to override the server) and runs the real gateway app in a subprocess on a loopback port.
 
 1. COPY-load N trades (default 1,000,000) of kraken BTC/USD over ~520 days, plus
    3 other symbols interleaved in the same tables: trades/s through the loader.
@@ -233,6 +233,10 @@ async def run(args: argparse.Namespace) -> None:
     finally:
         proc.terminate()
         await asyncio.wait_for(proc.wait(), 20)
+        if not args.keep:
+            admin_conn = await asyncpg.connect(SERVER)
+            await admin_conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+            await admin_conn.close()
 
     print(f"\nstore: {args.trades:,} trades for kraken BTC/USD over {SPAN_DAYS} days, "
           f"{args.others} other symbols x {args.trades // 10:,}")
@@ -260,6 +264,7 @@ def main() -> None:
     parser.add_argument("--others", type=int, default=3)
     parser.add_argument("--http-trades", type=int, default=100_000)
     parser.add_argument("--reps", type=int, default=200)
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
