@@ -4,7 +4,8 @@ against computing the same candles in Python from the raw trades, in one run.
     python scripts/bench/ohlcv.py [--trades 1000000] [--others 3] [--reps 200] [--keep]
 
 Uses its own database (fgw_bench_ohlcv, created fresh and dropped at the end unless
---keep; BENCH_DATABASE_URL to override the server) and runs the real gateway app in a subprocess on a loopback port.
+--keep; BENCH_DATABASE_URL to override the server) and runs the real gateway app in
+a subprocess on a loopback port.
 
 1. COPY-load N trades (default 1,000,000) of kraken BTC/USD over ~520 days, plus
    3 other symbols interleaved in the same tables: trades/s through the loader.
