@@ -192,8 +192,12 @@ async def run(args: argparse.Namespace) -> None:
             report = []
             for tf, width, limit, base_reps in (("1h", 3600, 1000, 20), ("1d", 86400, 500, 3),
                                                 ("1m", 60, 1000, 20)):
-                # Ends late enough that `limit` candles exist before them (1m: sparse).
-                lo_end = START + dt.timedelta(seconds=width * limit, days=8)
+                # Ends late enough that `limit` non-empty candles exist before them:
+                # with sparse trades (1m) only a fraction of the buckets hold any.
+                per_bucket = args.trades * width / (SPAN_DAYS * 86400)
+                filled = 1 - math.exp(-per_bucket)
+                lo_end = START + dt.timedelta(
+                    seconds=width * limit * (1 + 1.5 * (1 / filled - 1)), days=1)
                 span = (START + dt.timedelta(days=SPAN_DAYS) - lo_end).total_seconds()
                 ends = [lo_end + dt.timedelta(seconds=rng.uniform(0, max(span, 0)))
                         for _ in range(args.reps)]
