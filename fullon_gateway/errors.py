@@ -136,11 +136,11 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
     except ApiError as exc:
         return _render(exc.status, exc.body(), exc.headers)
     except marshmallow.ValidationError as exc:
-        err = invalid_from_marshmallow(exc)
-        return _render(err.status, err.body(), {})
+        invalid = invalid_from_marshmallow(exc)
+        return _render(invalid.status, invalid.body(), {})
     except web.HTTPRequestEntityTooLarge:
-        err = PayloadTooLarge()
-        return _render(err.status, err.body(), {})
+        too_large = PayloadTooLarge()
+        return _render(too_large.status, too_large.body(), {})
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -149,16 +149,16 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
         headers = {k: v for k, v in exc.headers.items() if k.lower() in {"allow"}}
         return _render(exc.status, {"detail": detail, "code": code}, headers)
     except (
+        TimeoutError,
         OSError,
-        asyncio.TimeoutError,
         asyncpg.exceptions.InterfaceError,
         asyncpg.exceptions.CannotConnectNowError,
         redis.exceptions.ConnectionError,
         redis.exceptions.TimeoutError,
     ) as exc:
         log.warning("dependency failure on %s %s: %r", request.method, request.path, exc)
-        err = Unavailable()
-        return _render(err.status, err.body(), {"Retry-After": "5"})
+        down = Unavailable()
+        return _render(down.status, down.body(), {"Retry-After": "5"})
     except asyncio.CancelledError:
         raise
     except Exception:

@@ -67,7 +67,9 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-def metrics_middleware(metrics_of: Callable[[web.Request], Metrics]) -> Callable[..., Awaitable[web.StreamResponse]]:
+def metrics_middleware(
+    metrics_of: Callable[[web.Request], Metrics],
+) -> Callable[..., Awaitable[web.StreamResponse]]:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         start = time.perf_counter()

@@ -29,7 +29,7 @@ from fullon_gateway.store.migrate import migrate
 from fullon_gateway.store.pool import ensure_database
 
 RUN_ID = os.environ.get("FULLON_TEST_RUN_ID") or uuid.uuid4().hex[:8]
-PASSWORD = "correct horse battery staple"  # noqa: S105
+PASSWORD = "correct horse battery staple"
 
 
 def _worker() -> tuple[str, int]:

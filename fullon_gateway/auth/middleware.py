@@ -31,11 +31,15 @@ def credential_of(request: web.Request) -> str | None:
     return request.headers.get("X-API-Key")
 
 
-def auth_middleware(auth_of: Callable[[web.Request], AuthService]) -> Callable[..., Awaitable[web.StreamResponse]]:
+def auth_middleware(
+    auth_of: Callable[[web.Request], AuthService],
+) -> Callable[..., Awaitable[web.StreamResponse]]:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.match_info.http_exception is not None:
             return await handler(request)  # unknown route or method: 404/405 for everyone
+        if isinstance(request.match_info.route.resource, web.StaticResource):
+            return await handler(request)  # the dashboard's own script and style
         need = requirement_of(handler, request.method)
         credential = credential_of(request)
         caller: Caller | None = None

@@ -327,7 +327,8 @@ class AuthService:
             raise Unauthorized("this account is disabled", code="user_disabled")
         await self.throttle.succeeded(email, address)
         if self.passwords.needs_rehash(user["password_hash"]):
-            await users_db.set_password_hash(self.db, user["user_id"], await self.passwords.hash(password))
+            rehashed = await self.passwords.hash(password)
+            await users_db.set_password_hash(self.db, user["user_id"], rehashed)
         expires = _now() + dt.timedelta(seconds=self.settings.refresh_ttl)
         async with self.db.acquire() as conn, conn.transaction():
             sid = await sessions_db.create_session(

@@ -34,7 +34,9 @@ class LoginThrottle:
         """Raise RateLimited when either counter is already past its limit."""
         acct_key, addr_key = self._keys(account, address)
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.get(acct_key).ttl(acct_key).get(addr_key).ttl(addr_key)
+            for key in (acct_key, addr_key):
+                pipe.get(key)
+                pipe.ttl(key)
             acct, acct_ttl, addr, addr_ttl = await pipe.execute()
         if acct is not None and int(acct) >= self._per_account:
             raise RateLimited(
@@ -50,8 +52,11 @@ class LoginThrottle:
     async def failed(self, account: str, address: str) -> None:
         acct_key, addr_key = self._keys(account, address)
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.incr(acct_key).expire(acct_key, self._window, nx=True)
-            pipe.incr(addr_key).expire(addr_key, self._window, nx=True)
+            # SET NX EX starts the window on the first failure; INCR keeps the TTL.
+            # (EXPIRE ... NX would do the same but needs Redis 7.)
+            for key in (acct_key, addr_key):
+                pipe.set(key, 0, ex=self._window, nx=True)
+                pipe.incr(key)
             await pipe.execute()
 
     async def succeeded(self, account: str, address: str) -> None:

@@ -29,6 +29,11 @@ class LoginSchema(Schema):
             raise ValidationError("give username or email", field_name="username")
 
 
+class NewUserSchema(Schema):
+    email = fields.Email(required=True, validate=validate.Length(max=320))
+    password = fields.String(required=True, validate=validate.Length(min=8, max=1024))
+
+
 class RefreshSchema(Schema):
     class Meta:
         unknown = RAISE

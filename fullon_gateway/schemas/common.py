@@ -15,7 +15,8 @@ def parse_time(value: Any) -> dt.datetime:
     """
     if isinstance(value, bool):
         raise ValidationError("must be ISO 8601 with an offset or Z, or epoch milliseconds")
-    if isinstance(value, int | float) or (isinstance(value, str) and value.strip().lstrip("-").isdigit()):
+    digits = isinstance(value, str) and value.strip().lstrip("-").isdigit()
+    if isinstance(value, int | float) or digits:
         try:
             return dt.datetime.fromtimestamp(int(value) / 1000, tz=dt.UTC)
         except (OverflowError, OSError, ValueError):

@@ -7,7 +7,9 @@ from typing import Any
 
 import asyncpg
 
-KEY_COLUMNS = "key_id, user_id, name, key_prefix, scopes, is_active, expires_at, created_at, last_used_at"
+KEY_COLUMNS = (
+    "key_id, user_id, name, key_prefix, scopes, is_active, expires_at, created_at, last_used_at"
+)
 
 
 async def create_key(

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -27,7 +27,7 @@ from redis.exceptions import RedisError
 log = logging.getLogger(__name__)
 
 Listener = Callable[[str, bytes], None]
-ReconnectCallback = Callable[[], Awaitable[None]]
+ReconnectCallback = Callable[[], Coroutine[Any, Any, None]]
 
 _IDLE_PING = 5.0  # seconds without traffic before the hub pings Redis
 _BACKOFF_MAX = 5.0

@@ -1,0 +1,57 @@
+"""Log in, verify, refresh (rotating the refresh token), and log out.
+
+    python examples/example_jwt_login.py --url http://127.0.0.1:8000 --email E --password P
+
+Exits non-zero as soon as a step does not behave as documented in API.md section 3.
+"""
+
+from __future__ import annotations
+
+import aiohttp
+from _client import base_parser, call, check, login, run
+
+args = base_parser(__doc__ or "").parse_args()
+
+
+async def main() -> None:
+    url = args.url.rstrip("/")
+    async with aiohttp.ClientSession() as session:
+        tokens = await login(session, url, args.email, args.password)
+        check(tokens.get("token_type") == "bearer" and tokens.get("refresh_token"),
+              "login returns a bearer token pair", tokens.keys())
+        auth = {"Authorization": f"Bearer {tokens['access_token']}"}
+
+        status, me = await call(session, "GET", f"{url}/api/v1/auth/verify", headers=auth)
+        check(status == 200 and me["email"].lower() == args.email.lower(),
+              "verify says who the token belongs to", me)
+
+        status, bad = await call(session, "GET", f"{url}/api/v1/auth/verify",
+                                 headers={"Authorization": "Bearer not.a.token"})
+        check(status == 401, "a forged token is refused with 401", bad)
+
+        status, new = await call(session, "POST", f"{url}/api/v1/auth/refresh",
+                                 json={"refresh_token": tokens["refresh_token"]})
+        check(status == 200 and new["refresh_token"] != tokens["refresh_token"],
+              "refresh returns a new pair", new)
+        auth = {"Authorization": f"Bearer {new['access_token']}"}
+
+        status, body = await call(session, "POST", f"{url}/api/v1/auth/refresh",
+                                  json={"refresh_token": tokens["refresh_token"]})
+        check(status == 401, "the retired refresh token is refused", body)
+
+        status, body = await call(session, "GET", f"{url}/api/v1/auth/verify", headers=auth)
+        check(status == 401, "reusing a retired refresh token revoked the whole session", body)
+
+        tokens = await login(session, url, args.email, args.password)
+        auth = {"Authorization": f"Bearer {tokens['access_token']}"}
+        status, body = await call(session, "POST", f"{url}/api/v1/auth/logout", headers=auth)
+        check(status == 200, "logout", body)
+        status, body = await call(session, "GET", f"{url}/api/v1/auth/verify", headers=auth)
+        check(status == 401, "after logout the access token is refused", body)
+        status, body = await call(session, "POST", f"{url}/api/v1/auth/refresh",
+                                  json={"refresh_token": tokens["refresh_token"]})
+        check(status == 401, "after logout the refresh token is refused", body)
+    print("all steps passed")
+
+
+run(main)

@@ -1,0 +1,245 @@
+"""The command line: serve (default), migrate, create-user, create-api-key, demo.
+
+Each command prints what it did, or one clear error line on stderr and a non-zero
+exit status. Only parsing and wiring live here; the work is in the modules it calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from fullon_gateway import __version__
+from fullon_gateway.embedded import Embedded, local_postgres_url, local_redis_url, start_embedded
+from fullon_gateway.errors import ApiError
+from fullon_gateway.logs import QuietAccessLogger, setup_logging
+from fullon_gateway.settings import Settings, SettingsError, load_settings, with_jwt_secret
+
+log = logging.getLogger("fullon_gateway")
+
+
+class CommandError(Exception):
+    """A command failed in a way the user can act on; printed as one line."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", help="YAML settings file (default config/gateway.yaml)")
+    common.add_argument("--database-url", help="postgresql://... (default: local or embedded)")
+    common.add_argument("--redis-url", help="redis://... (default: local or embedded)")
+    common.add_argument("--env", choices=["development", "production"])
+    common.add_argument("--log-level")
+    common.add_argument("--state-dir", help="where the dev JWT secret and embedded data live")
+
+    parser = argparse.ArgumentParser(
+        prog="python -m fullon_gateway", parents=[common],
+        description="fullon_gateway: the front door of the fullon trading platform",
+    )
+    parser.add_argument("--version", action="version", version=__version__)
+    sub = parser.add_subparsers(dest="command")
+
+    def serving(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--host")
+        p.add_argument("--port", type=int)
+
+    serving(parser)
+    serving(sub.add_parser("serve", parents=[common], help="run the server (default)"))
+    serving(sub.add_parser("demo", parents=[common],
+                           help="seed demo data and serve with a live market simulator"))
+    sub.add_parser("migrate", parents=[common], help="create or upgrade the database schema")
+    user = sub.add_parser("create-user", parents=[common], help="create a user")
+    user.add_argument("--email", required=True)
+    user.add_argument("--password", required=True)
+    user.add_argument("--name", default="")
+    user.add_argument("--admin", action="store_true")
+    key = sub.add_parser("create-api-key", parents=[common], help="create an API key for a user")
+    key.add_argument("--email", required=True)
+    key.add_argument("--name", required=True)
+    key.add_argument("--scopes", default="read", help="comma separated: read,trade,ingest,admin")
+    key.add_argument("--expires-at", help="ISO 8601 with offset or Z")
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {
+        "database_url": args.database_url,
+        "redis_url": args.redis_url,
+        "env": args.env,
+        "log_level": args.log_level,
+        "state_dir": args.state_dir,
+        "host": getattr(args, "host", None),
+        "port": getattr(args, "port", None),
+    }
+    return load_settings(config_path=args.config, overrides=overrides)
+
+
+def resolve_dependencies(
+    settings: Settings, need_redis: bool = True
+) -> tuple[Settings, Embedded | None]:
+    """Fill in missing URLs: the local default ports when they answer, else embedded."""
+    probe = settings.embedded != "always"
+    db_url = settings.database_url or (local_postgres_url() if probe else None)
+    redis_url = settings.redis_url or (local_redis_url() if need_redis and probe else None)
+    want_pg, want_redis = db_url is None, need_redis and redis_url is None
+    embedded = None
+    if (want_pg or want_redis) and settings.embedded == "never":
+        raise CommandError("no database_url/redis_url configured, nothing answers on the "
+                           "local default ports, and embedded servers are disabled")
+    if want_pg or want_redis:
+        embedded = start_embedded(
+            Path(settings.state_dir) / "embedded", postgres=want_pg, redis=want_redis
+        )
+        db_url = db_url or embedded.postgres_url
+        redis_url = redis_url or embedded.redis_url
+        started = " and ".join(
+            name for name, on in (("Postgres", want_pg), ("Redis", want_redis)) if on
+        )
+        log.info("no %s configured or answering locally: started embedded %s (data in %s)",
+                 started, started, Path(settings.state_dir) / "embedded")
+    return dataclasses.replace(settings, database_url=db_url, redis_url=redis_url), embedded
+
+
+def _serve(settings: Settings, demo: bool = False) -> None:
+    from fullon_gateway.app import create_app
+
+    settings = with_jwt_secret(settings)
+    settings, embedded = resolve_dependencies(settings)
+    try:
+        app = create_app(settings)
+        if demo:
+            from fullon_gateway.demo import attach_demo
+
+            attach_demo(app)
+        log.info("serving on http://%s:%d (env=%s)", settings.host, settings.port, settings.env)
+        web.run_app(
+            app, host=settings.host, port=settings.port, print=None,
+            shutdown_timeout=settings.grace_period, access_log_class=QuietAccessLogger,
+            handle_signals=True,
+        )
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+async def _with_pool(settings: Settings, work: Any) -> Any:
+    from fullon_gateway.store.migrate import migrate
+    from fullon_gateway.store.pool import create_pool, ensure_database
+
+    assert settings.database_url
+    await ensure_database(settings.database_url)
+    pool = await create_pool(settings.database_url, 1, 2)
+    try:
+        async with pool.acquire() as conn:
+            applied = await migrate(conn)
+        return await work(pool, applied)
+    finally:
+        await pool.close()
+
+
+async def _auth_service(settings: Settings, pool: Any) -> Any:
+    import redis.asyncio as aioredis
+
+    from fullon_gateway.auth.service import AuthService
+
+    # These commands never touch Redis; the client is lazy and never connects.
+    return AuthService(settings, pool, aioredis.Redis.from_url("redis://127.0.0.1:1/0"))
+
+
+def _migrate(settings: Settings) -> None:
+    async def work(_pool: Any, applied: list[str]) -> None:
+        print("applied: " + ", ".join(applied) if applied else "schema is up to date")
+
+    asyncio.run(_with_pool(settings, work))
+
+
+def _create_user(settings: Settings, args: argparse.Namespace) -> None:
+    from marshmallow import ValidationError
+
+    from fullon_gateway.schemas.auth import NewUserSchema
+
+    try:
+        data = NewUserSchema().load({"email": args.email, "password": args.password})
+    except ValidationError as exc:
+        raise CommandError(f"invalid user: {exc.messages}") from None
+    email, password = data["email"], data["password"]
+
+    async def work(pool: Any, _applied: list[str]) -> None:
+        auth = await _auth_service(with_jwt_secret(settings), pool)
+        row = await auth.create_user(email, password, name=args.name,
+                                     role="admin" if args.admin else "user")
+        print(f"created {row['role']} {row['email']} (user_id {row['user_id']})")
+
+    asyncio.run(_with_pool(settings, work))
+
+
+def _create_api_key(settings: Settings, args: argparse.Namespace) -> None:
+    from marshmallow import ValidationError
+
+    from fullon_gateway.auth.identity import ADMIN_SCOPES, USER_SCOPES, Caller
+    from fullon_gateway.schemas.auth import ApiKeyCreateSchema
+    from fullon_gateway.store import users as users_db
+
+    try:
+        data = ApiKeyCreateSchema().load({
+            "name": args.name,
+            "scopes": [s.strip() for s in args.scopes.split(",") if s.strip()],
+            "expires_at": args.expires_at,
+        })
+    except ValidationError as exc:
+        raise CommandError(f"invalid api key: {exc.messages}") from None
+
+    async def work(pool: Any, _applied: list[str]) -> None:
+        user = await users_db.by_email_with_hash(pool, args.email)
+        if user is None:
+            raise CommandError(f"no user with email {args.email}")
+        admin = user["role"] == "admin"
+        caller = Caller(user["user_id"], user["email"], user["name"], user["role"],
+                        ADMIN_SCOPES if admin else USER_SCOPES, "jwt")
+        auth = await _auth_service(with_jwt_secret(settings), pool)
+        created = await auth.create_api_key(caller, data["name"], data["scopes"],
+                                            data["expires_at"])
+        print(f"created api key {created['key_id']} for {user['email']} "
+              f"with scopes {','.join(created['scopes'])} (shown once):")
+        print(created["key"])
+
+    asyncio.run(_with_pool(settings, work))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    command = args.command or "serve"
+    try:
+        settings = _settings(args)
+        setup_logging(settings.log_level)
+        if command in ("serve", "demo"):
+            _serve(settings, demo=command == "demo")
+            return 0
+        settings, embedded = resolve_dependencies(settings, need_redis=False)
+        try:
+            if command == "migrate":
+                _migrate(settings)
+            elif command == "create-user":
+                _create_user(settings, args)
+            elif command == "create-api-key":
+                _create_api_key(settings, args)
+        finally:
+            if embedded is not None:
+                embedded.stop()
+    except (SettingsError, CommandError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ApiError as exc:
+        print(f"error: {exc.detail}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"error: cannot reach a dependency: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,1 @@
+"""The browser dashboard: one page that logs in and watches the platform live."""

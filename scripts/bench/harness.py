@@ -1,0 +1,202 @@
+"""Shared by the benchmarks: start servers as subprocesses and drive HTTP load.
+
+The load generator is one asyncio client with N concurrent workers on a keep-alive
+connection pool. It shares the machine's two cores with the server, the same for the
+baseline and for the gateway, so ratios are meaningful even where absolutes drift.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited early ({proc.returncode}) for {url}")
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"server at {url} not ready")
+
+
+@dataclass
+class Proc:
+    url: str
+    proc: subprocess.Popen[bytes]
+    env: dict[str, str]
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def start_bare() -> Proc:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(ROOT / "scripts/bench/bare_server.py"), str(port)])
+    url = f"http://127.0.0.1:{port}"
+    wait_http(url + "/bare", proc)
+    return Proc(url, proc, {})
+
+
+def start_gateway(tag: str, extra_env: dict[str, str] | None = None, *args: str) -> Proc:
+    """The real gateway (``python -m fullon_gateway``) on its own database and prefix."""
+    port = free_port()
+    state = Path(os.environ.get("TMPDIR", "/tmp")) / f"fgw-bench-{tag}"
+    state.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FULLON_")}
+    env.update({
+        "PYTHONPATH": str(ROOT),
+        "FULLON_PORT": str(port),
+        "FULLON_STATE_DIR": str(state),
+        "FULLON_DATABASE_URL": os.environ.get(
+            "BENCH_DATABASE_URL", f"postgresql://postgres@127.0.0.1:5432/fgw_bench_{tag}"),
+        "FULLON_REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
+        "FULLON_REDIS_PREFIX": f"bench{tag}:",
+        "FULLON_JWT_SECRET": "bench-secret-" + "z" * 40,
+        "FULLON_LOG_LEVEL": "WARNING",
+        **(extra_env or {}),
+    })
+    proc = subprocess.Popen([sys.executable, "-m", "fullon_gateway", *args], env=env, cwd=state)
+    url = f"http://127.0.0.1:{port}"
+    wait_http(url + "/health/live", proc)
+    return Proc(url, proc, env)
+
+
+def cli(gateway: Proc, *args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "fullon_gateway", *args], env=gateway.env,
+                          cwd=gateway.env["FULLON_STATE_DIR"], capture_output=True, text=True,
+                          check=False)
+    return done.stdout
+
+
+@dataclass
+class LoadResult:
+    requests: int
+    errors: int
+    seconds: float
+    latencies: list[float]
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+    def pct(self, p: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
+
+    def line(self, name: str) -> str:
+        return (f"{name:<34} {self.rps:>9.0f} req/s  p50 {self.pct(50):6.2f} ms  "
+                f"p99 {self.pct(99):6.2f} ms  errors {self.errors}")
+
+
+async def load(method: str, url: str, *, concurrency: int, seconds: float,
+               headers: dict[str, str] | None = None, json: Any = None) -> LoadResult:
+    """Hit one URL as fast as ``concurrency`` workers can for ``seconds``; count 2xx."""
+    latencies: list[float] = []
+    errors = 0
+    stop_at = time.perf_counter() + seconds
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        async def worker() -> None:
+            nonlocal errors
+            while time.perf_counter() < stop_at:
+                start = time.perf_counter()
+                async with session.request(method, url, headers=headers, json=json) as resp:
+                    await resp.read()
+                    if resp.status < 300:
+                        latencies.append(time.perf_counter() - start)
+                    else:
+                        errors += 1
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - began
+    return LoadResult(len(latencies), errors, elapsed, latencies)
+
+
+def _wrk_ms(text: str) -> float:
+    value = float(text.rstrip("unms"))
+    if text.endswith("us"):
+        return value / 1000
+    if text.endswith("ms"):
+        return value
+    return value * 1000  # seconds
+
+
+async def wrk(method: str, url: str, *, concurrency: int, seconds: float,
+              headers: dict[str, str] | None = None, json: Any = None) -> LoadResult:
+    """The same measurement with wrk (C, one thread): far less client CPU per request,
+    so more of the two cores go to the server. Used when wrk is on PATH."""
+    import json as jsonlib
+    import re
+    import shutil
+    import tempfile
+
+    assert shutil.which("wrk")
+    script = ""
+    if json is not None:
+        script = (f"wrk.method = {jsonlib.dumps(method)}\n"
+                  f"wrk.body = {jsonlib.dumps(jsonlib.dumps(json))}\n"
+                  'wrk.headers["Content-Type"] = "application/json"\n')
+    elif method != "GET":
+        script = f"wrk.method = {jsonlib.dumps(method)}\n"
+    cmd = ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, int(seconds))}s", "--latency"]
+    for name, value in (headers or {}).items():
+        cmd += ["-H", f"{name}: {value}"]
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
+        fh.write(script)
+    cmd += ["-s", fh.name, url]
+    proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.PIPE)
+    out = (await proc.communicate())[0].decode()
+    os.unlink(fh.name)
+    total = int(re.search(r"(\d+) requests in", out)[1])  # type: ignore[index]
+    secs = _wrk_ms(re.search(r"requests in ([\d.]+\w+),", out)[1]) / 1000  # type: ignore[index]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = int(bad[1]) if bad else 0
+    p50 = _wrk_ms(re.search(r"50%\s+([\d.]+\w+)", out)[1]) / 1000  # type: ignore[index]
+    p99 = _wrk_ms(re.search(r"99%\s+([\d.]+\w+)", out)[1]) / 1000  # type: ignore[index]
+    # wrk reports percentiles, not samples: keep a two-point sample that reproduces them.
+    return LoadResult(total - errors, errors, secs, [p50] * 98 + [p99] * 2)
+
+
+async def drive(method: str, url: str, **kw: Any) -> LoadResult:
+    """wrk when installed (``apt-get install wrk``), else the asyncio client."""
+    import shutil
+
+    if shutil.which("wrk") and os.environ.get("BENCH_CLIENT", "wrk") == "wrk":
+        return await wrk(method, url, **kw)
+    return await load(method, url, **kw)
+
+
+def median_of(results: list[LoadResult]) -> float:
+    return statistics.median(r.rps for r in results)

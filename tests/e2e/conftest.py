@@ -1,0 +1,104 @@
+"""Run the real server as a subprocess (``python -m fullon_gateway``) for e2e tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from fullon_gateway.embedded import _free_port
+from fullon_gateway.store.pool import _with_database
+from tests.conftest import RUN_ID, _worker
+
+ROOT = Path(__file__).resolve().parents[2]
+ADMIN_EMAIL = "admin@example.com"
+ADMIN_PASSWORD = "e2e-admin-password"
+
+
+@dataclass
+class Server:
+    url: str
+    env: dict[str, str]
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run a CLI sub-command against the same database and Redis."""
+        done = subprocess.run(
+            [sys.executable, "-m", "fullon_gateway", *args],
+            env=self.env, cwd=self.env["FULLON_STATE_DIR"], capture_output=True, text=True,
+            timeout=60,
+        )
+        if check and done.returncode != 0:
+            raise AssertionError(f"{args} failed: {done.stderr}")
+        return done
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
+    """Wait until /health/ready answers 200, failing fast if the process died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited early:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(url + "/health/ready", timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)  # polling a subprocess we cannot await; bounded by the deadline
+    raise AssertionError(f"server not ready in {timeout}s:\n{log.read_text()}")
+
+
+def start_server(tmp: Path, env: dict[str, str], *args: str) -> Server:
+    port = _free_port()
+    env = {**env, "FULLON_PORT": str(port), "FULLON_STATE_DIR": str(tmp)}
+    log = tmp / "server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "fullon_gateway", *args], env=env, cwd=tmp,
+            stdout=out, stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    wait_ready(url, process, log)
+    return Server(url, env, process, log)
+
+
+def stop_server(server: Server, timeout: float = 20) -> int:
+    server.process.send_signal(signal.SIGTERM)
+    return server.process.wait(timeout)
+
+
+def base_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FULLON_")}
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+@pytest.fixture(scope="module")
+def server(servers: tuple[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A gateway subprocess on its own database and Redis prefix, with an admin user."""
+    worker, _ = _worker()
+    tmp = tmp_path_factory.mktemp("e2e")
+    env = base_env()
+    env.update({
+        "FULLON_DATABASE_URL": _with_database(servers[0], f"fgw_e2e_{RUN_ID}_{worker}"),
+        "FULLON_REDIS_URL": servers[1],
+        "FULLON_REDIS_PREFIX": f"e2e{RUN_ID}{worker}:",
+        "FULLON_JWT_SECRET": "e2e-secret-" + "y" * 40,
+        "FULLON_CONFIG": str(ROOT / "config" / "gateway.test.yaml"),
+    })
+    srv = start_server(tmp, env)
+    srv.cli("create-user", "--email", ADMIN_EMAIL, "--password", ADMIN_PASSWORD, "--admin",
+            check=False)
+    yield srv
+    if srv.process.poll() is None:
+        stop_server(srv)
