@@ -135,13 +135,13 @@ WITH src AS (
 _MERGE_BARS = _MERGE + """
 SELECT ts, open, high, low, close, vol, (SELECT coalesce(sum(n), 0) FROM agg) AS inserted
 FROM up
-"""  # noqa: S608 (constant text only)
+"""
 _MERGE_COUNT = _MERGE + """
 SELECT (SELECT coalesce(sum(n), 0) FROM agg) AS inserted,
        (SELECT array_agg(DISTINCT date_bin('3600 seconds'::interval, ts,
                                            '1970-01-01 00:00:00+00'::timestamptz))
         FROM up) AS hours
-"""  # noqa: S608
+"""
 
 # Rebuild the hourly roll-up of the hours in $2 from their 1m bars. LATERAL pins the
 # plan to one index range scan per hour: a plain join let the planner, misled by

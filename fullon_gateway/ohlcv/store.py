@@ -62,7 +62,7 @@ def _candle_sql(tf_name: str, descending: bool) -> str:
         table = "ohlcv_candles_1m" if tf_name == "1m" else "ohlcv_candles_1h"
         return f"""SELECT ts, open, high, low, close, vol FROM {table}
                    WHERE symbol_id = $1 AND ts >= $2 AND ts < $3
-                   ORDER BY ts {order} LIMIT $4"""  # noqa: S608 (fixed names only)
+                   ORDER BY ts {order} LIMIT $4"""
     tf = TIMEFRAMES[tf_name]
     bucket = tf.bucket_sql("ts")
     table = _source_table(tf)
@@ -79,7 +79,7 @@ def _candle_sql(tf_name: str, descending: bool) -> str:
                FROM b
                JOIN {table} f ON f.symbol_id = $1 AND f.ts = b.first_ts
                JOIN {table} l ON l.symbol_id = $1 AND l.ts = b.last_ts
-               ORDER BY b.bucket {order}"""  # noqa: S608
+               ORDER BY b.bucket {order}"""
 
 
 def _source_table(tf: Timeframe) -> str:
@@ -140,7 +140,7 @@ async def _windowed(
             rows.extend(await db.fetch(sql, symbol_id, lo, hi, need))
             break
         edge = await db.fetchval(
-            f"SELECT {'min' if from_start else 'max'}(ts) FROM {table} "  # noqa: S608
+            f"SELECT {'min' if from_start else 'max'}(ts) FROM {table} "
             "WHERE symbol_id = $1 AND ts >= $2 AND ts < $3",
             symbol_id, lo, hi,
         )
@@ -169,7 +169,7 @@ async def trades(
     rows = await db.fetch(
         f"""SELECT ts, price, volume, side, type, trade_id FROM ohlcv_trades
             WHERE symbol_id = $1 AND ts >= $2 AND ts <= $3
-            ORDER BY ts {order}, trade_id {order} LIMIT $4""",  # noqa: S608
+            ORDER BY ts {order}, trade_id {order} LIMIT $4""",
         symbol_id, start or MIN_TIME, end or MAX_TIME, limit,
     )
     out = [{"timestamp": r[0], "price": r[1], "volume": r[2], "side": r[3], "type": r[4],
