@@ -23,9 +23,11 @@ from fullon_gateway.errors import error_middleware
 from fullon_gateway.handlers.api_keys import ApiKeysHandler
 from fullon_gateway.handlers.auth import AuthHandler
 from fullon_gateway.handlers.health import HealthHandler
+from fullon_gateway.handlers.ohlcv import OhlcvHandler
 from fullon_gateway.handlers.orm import OrmHandler
 from fullon_gateway.keys import AUTH, DB, HUB, METRICS, REDIS, SETTINGS, SOCKETS, STARTED_AT
 from fullon_gateway.metrics import Metrics, metrics_middleware
+from fullon_gateway.ohlcv.context import ohlcv_loader_ctx
 from fullon_gateway.openapi import OpenApiHandler
 from fullon_gateway.settings import Settings
 from fullon_gateway.store.migrate import migrate
@@ -127,11 +129,11 @@ def create_app(settings: Settings) -> web.Application:
     app[METRICS] = metrics
     app[SOCKETS] = SocketRegistry()
     app[STARTED_AT] = time.monotonic()
-    app.cleanup_ctx.extend([_postgres, _redis, _auth_and_hub])
+    app.cleanup_ctx.extend([_postgres, _redis, _auth_and_hub, ohlcv_loader_ctx])
     app.on_startup.append(_on_startup)
     app.on_shutdown.append(_on_shutdown)
     setup_templates(app)
     for handler in (HealthHandler(), AuthHandler(), ApiKeysHandler(), OrmHandler(),
-                    OpenApiHandler(), DashboardHandler()):
+                    OhlcvHandler(), OpenApiHandler(), DashboardHandler()):
         app.add_routes(handler.routes())
     return app

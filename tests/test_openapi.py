@@ -6,10 +6,10 @@ import re
 from pathlib import Path
 
 from aiohttp import web
-from orm_support import call
 
 from fullon_gateway.app import create_app
 from fullon_gateway.openapi import build_spec
+from tests.orm_support import call
 
 
 def _norm(path: str) -> str:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from orm_support import call, make_bot, make_exchange, make_order, seed_catalog
-
 from fullon_gateway.keys import AUTH
+from tests.orm_support import call, make_bot, make_exchange, make_order, seed_catalog
 
 
 async def _setup(client, make_account):

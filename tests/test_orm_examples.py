@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from orm_support import seed_catalog
+
+from tests.orm_support import seed_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.e2e

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncpg
 from cryptography.fernet import Fernet
-from orm_support import call, make_exchange, make_order, seed_catalog
 
 from fullon_gateway.keys import AUTH
+from tests.orm_support import call, make_exchange, make_order, seed_catalog
 
 
 async def test_catalog_read_by_anyone_written_by_admin(client, make_account):

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from orm_support import ORM, api_key, call, make_bot, make_exchange, make_order, seed_catalog
+from tests.orm_support import ORM, api_key, call, make_bot, make_exchange, make_order, seed_catalog
 
 CALLERS = ("A", "A-trade", "A-read", "B", "admin", "nobody")
 _counter = itertools.count()

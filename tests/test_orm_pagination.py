@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from orm_support import call, make_exchange, seed_catalog
+from tests.orm_support import call, make_exchange, seed_catalog
 
 
 async def test_limit_and_cursor_validation(client, make_account):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orm_support import call, make_bot, seed_catalog
+from tests.orm_support import call, make_bot, seed_catalog
 
 
 async def test_list_filter_and_search(client, make_account):

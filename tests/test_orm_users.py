@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orm_support import api_key, call
+from tests.orm_support import api_key, call
 
 
 async def test_me_answers_from_the_caller(client, make_account):
@@ -152,7 +152,7 @@ async def test_deleting_a_user_removes_them_and_their_access(client, make_accoun
 async def test_deleting_a_user_with_data_cascades_cleanly(client, make_account):
     """Deleting a user who owns accounts, bots, orders and trades removes all of it in one
     statement (no foreign key error, no orphan rows left behind)."""
-    from orm_support import make_bot, make_exchange, make_order, seed_catalog
+    from tests.orm_support import make_bot, make_exchange, make_order, seed_catalog
 
     admin = await make_account("admin")
     user = await make_account()

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from orm_support import call, make_bot, make_exchange, make_order, seed_catalog
+
+from tests.orm_support import call, make_bot, make_exchange, make_order, seed_catalog
 
 
 async def _trade(client, who, ex_id, bot_id, symbol, side, volume, price, fee, roi=None):
