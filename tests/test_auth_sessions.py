@@ -213,3 +213,30 @@ async def test_role_change_applies_to_existing_tokens(client, make_account):
     await client.app[AUTH].announce("user", admin.user_id)
     body = await (await client.get(VERIFY, headers=admin.headers)).json()
     assert body["role"] == "user" and body["scopes"] == ["read", "trade"]
+
+
+async def test_refresh_cannot_outlive_the_session(client, make_account):
+    """A session lasts refresh_ttl from login however often it is refreshed: once the
+    session's end has passed, refresh tokens and access tokens of it are refused."""
+    from fullon_gateway.keys import AUTH, DB
+
+    acct = await make_account()
+    fresh = await client.post("/api/v1/auth/refresh", json={"refresh_token": acct.refresh_token})
+    assert fresh.status == 200
+    pair = await fresh.json()
+    db = client.app[DB]
+    sid = await db.fetchval("SELECT session_id FROM sessions WHERE user_id = $1", acct.user_id)
+    # The refresh token issued by the refresh does not reach past the session's end.
+    within = await db.fetchval(
+        "SELECT bool_and(r.expires_at <= s.expires_at) "
+        "FROM refresh_tokens r JOIN sessions s USING (session_id) WHERE s.session_id = $1", sid)
+    assert within
+    await db.execute("UPDATE sessions SET expires_at = now() - interval '1 second' "
+                     "WHERE session_id = $1", sid)
+    client.app[AUTH].clear_caches()
+    again = await client.post("/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+    assert again.status == 401
+    verify = await client.get("/api/v1/auth/verify",
+                              headers={"Authorization": f"Bearer {pair['access_token']}"})
+    assert verify.status == 401
+    assert (await verify.json())["code"] == "token_expired"

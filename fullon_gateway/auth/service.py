@@ -243,6 +243,8 @@ class AuthService:
             raise AuthFailure("invalid token")
         if session.revoked:
             raise AuthFailure("session revoked")
+        if session.expires_at <= _now():
+            raise AuthFailure("token expired")
         user = await self._user(claims.user_id)
         if user is None or not user.is_active:
             raise AuthFailure("user disabled")
@@ -304,10 +306,14 @@ class AuthService:
         return await users_db.create_user(self.db, email.strip(), password_hash, name, role)
 
     # -- sessions ------------------------------------------------------------------
-    async def _token_pair(self, user: Any, sid: uuid.UUID, conn: Any) -> dict[str, Any]:
+    async def _token_pair(
+        self, user: Any, sid: uuid.UUID, conn: Any, session_expires: dt.datetime
+    ) -> dict[str, Any]:
         access, _exp = self.codec.issue_access(user["user_id"], user["email"], user["role"], sid)
         refresh = new_refresh_token()
-        expires = _now() + dt.timedelta(seconds=self.settings.refresh_ttl)
+        # Refreshing never outlives the session: a login is good for refresh_ttl at most,
+        # however often its tokens are rotated.
+        expires = min(_now() + dt.timedelta(seconds=self.settings.refresh_ttl), session_expires)
         await sessions_db.add_refresh_token(conn, sha256(refresh), sid, expires)
         return {
             "access_token": access,
@@ -343,7 +349,7 @@ class AuthService:
             sid = await sessions_db.create_session(
                 conn, user["user_id"], expires, (user_agent or "")[:200], address
             )
-            return await self._token_pair(user, sid, conn)
+            return await self._token_pair(user, sid, conn, expires)
 
     async def refresh(self, refresh_token: str) -> dict[str, Any]:
         token_hash = sha256(refresh_token)
@@ -353,7 +359,7 @@ class AuthService:
                 user = await users_db.by_id(conn, row["user_id"])
                 if user is None or not user["is_active"]:
                     raise Unauthorized("user disabled", code="user_disabled")
-                return await self._token_pair(user, row["session_id"], conn)
+                return await self._token_pair(user, row["session_id"], conn, row["expires_at"])
         known = await sessions_db.refresh_token_session(self.db, token_hash)
         if known is not None and known["used_at"] is not None:
             # A retired token came back: someone holds a copy. Kill the whole session.
