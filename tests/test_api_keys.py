@@ -323,3 +323,23 @@ async def test_key_usage_is_flushed_on_shutdown(aiohttp_client, settings, make_a
     used = await client.app[DB].fetchval(
         "SELECT last_used_at FROM api_keys WHERE key_id = $1", created["id"])
     assert used is not None
+
+
+async def test_key_list_is_paginated(client, make_account):
+    """The key list pages with limit and cursor like every list: no key twice, none skipped."""
+    acct = await make_account()
+    made = [(await _create(client, acct.headers, name=f"k{i}"))["id"] for i in range(5)]
+    seen, cursor = [], None
+    while True:
+        url = "/api/v1/orm/api_keys/me?limit=2" + (f"&cursor={cursor}" if cursor else "")
+        resp = await client.get(url, headers=acct.headers)
+        assert resp.status == 200
+        body = await resp.json()
+        assert len(body["items"]) <= 2
+        seen += [k["id"] for k in body["items"]]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == made
+    bad = await client.get("/api/v1/orm/api_keys/me?cursor=%21%21", headers=acct.headers)
+    assert bad.status == 422
