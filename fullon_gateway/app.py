@@ -23,9 +23,13 @@ from fullon_gateway.errors import error_middleware
 from fullon_gateway.handlers.api_keys import ApiKeysHandler
 from fullon_gateway.handlers.auth import AuthHandler
 from fullon_gateway.handlers.health import HealthHandler
+from fullon_gateway.handlers.ohlcv import OhlcvHandler
+from fullon_gateway.handlers.orm import OrmHandler
 from fullon_gateway.handlers.streams import StreamsHandler
 from fullon_gateway.keys import AUTH, DB, HUB, METRICS, REDIS, SETTINGS, SOCKETS, STARTED_AT
 from fullon_gateway.metrics import Metrics, metrics_middleware
+from fullon_gateway.ohlcv.context import ohlcv_loader_ctx
+from fullon_gateway.openapi import OpenApiHandler
 from fullon_gateway.settings import Settings
 from fullon_gateway.store.migrate import migrate
 from fullon_gateway.store.pool import create_pool, ensure_database
@@ -127,11 +131,12 @@ def create_app(settings: Settings) -> web.Application:
     app[METRICS] = metrics
     app[SOCKETS] = SocketRegistry()
     app[STARTED_AT] = time.monotonic()
-    app.cleanup_ctx.extend([_postgres, _redis, _auth_and_hub, streams_ctx])
+    app.cleanup_ctx.extend([_postgres, _redis, _auth_and_hub, ohlcv_loader_ctx,
+                             streams_ctx])
     app.on_startup.append(_on_startup)
     app.on_shutdown.append(_on_shutdown)
     setup_templates(app)
-    for handler in (HealthHandler(), AuthHandler(), ApiKeysHandler(), DashboardHandler(),
-                    StreamsHandler()):
+    for handler in (HealthHandler(), AuthHandler(), ApiKeysHandler(), OrmHandler(),
+                    OhlcvHandler(), OpenApiHandler(), DashboardHandler(), StreamsHandler()):
         app.add_routes(handler.routes())
     return app

@@ -148,11 +148,20 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
         detail = exc.reason.lower() if exc.reason else code.replace("_", " ")
         headers = {k: v for k, v in exc.headers.items() if k.lower() in {"allow"}}
         return _render(exc.status, {"detail": detail, "code": code}, headers)
+    except asyncpg.exceptions.CharacterNotInRepertoireError:
+        # Client text Postgres cannot store (a NUL character) is bad input, not a bug.
+        bad_text = Invalid("text must not contain NUL characters", code="invalid_text")
+        return _render(bad_text.status, bad_text.body(), {})
     except (
         TimeoutError,
         OSError,
         asyncpg.exceptions.InterfaceError,
         asyncpg.exceptions.CannotConnectNowError,
+        # The server went away mid-query (terminated backend, restart, crash).
+        asyncpg.exceptions.PostgresConnectionError,
+        asyncpg.exceptions.AdminShutdownError,
+        asyncpg.exceptions.CrashShutdownError,
+        asyncpg.exceptions.TooManyConnectionsError,
         redis.exceptions.ConnectionError,
         redis.exceptions.TimeoutError,
     ) as exc:

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from fullon_gateway.auth.service import AuthService
 from fullon_gateway.metrics import Metrics
+from fullon_gateway.ohlcv.loader import OhlcvLoader
 from fullon_gateway.settings import Settings
 from fullon_gateway.stream.hub import Hub
 from fullon_gateway.stream.registry import SocketRegistry
@@ -22,3 +23,4 @@ METRICS = web.AppKey("metrics", Metrics)
 SOCKETS = web.AppKey("sockets", SocketRegistry)
 STREAMS = web.AppKey("streams", StreamService)
 STARTED_AT = web.AppKey("started_at", float)
+OHLCV_LOADER = web.AppKey("ohlcv_loader", OhlcvLoader)

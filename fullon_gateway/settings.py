@@ -76,6 +76,9 @@ class Settings:
     ws_compress: bool = False
     ws_revocation_check: float = 1.0
     history_len: int = 1000
+    # Fernet key (urlsafe base64 of 32 bytes) that encrypts exchange API credentials.
+    # Unset: the gateway refuses credentials instead of storing them in the clear.
+    exchange_secrets_key: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -105,10 +108,13 @@ def _coerce(name: str, raw: Any) -> Any:
                 return False
             raise ValueError(text)
         if kind is int:
-            if isinstance(raw, bool):
+            # int(8000.5) would silently drop the fraction of a YAML float.
+            if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
                 raise ValueError(raw)
             return int(raw)
         if kind is float:
+            if isinstance(raw, bool):  # float(True) would quietly be 1.0
+                raise ValueError(raw)
             return float(raw)
         return str(raw)
     except (TypeError, ValueError):
@@ -130,21 +136,56 @@ def _validate(s: Settings) -> None:
         raise SettingsError("redis_url must start with redis://, rediss:// or unix://")
     if s.jwt_algorithm not in {"HS256", "HS384", "HS512"}:
         raise SettingsError(f"jwt_algorithm must be HS256, HS384 or HS512, got {s.jwt_algorithm}")
-    if s.jwt_secret is not None and len(s.jwt_secret) < 32:
-        raise SettingsError("jwt_secret must be at least 32 characters long")
+    # RFC 7518 3.2: an HMAC key at least as long as the hash (PyJWT warns on every
+    # token otherwise): 32 characters for HS256, 48 for HS384, 64 for HS512.
+    min_secret = int(s.jwt_algorithm[2:]) // 8
+    if s.jwt_secret is not None and len(s.jwt_secret) < min_secret:
+        raise SettingsError(
+            f"jwt_secret must be at least {min_secret} characters long for {s.jwt_algorithm}"
+        )
+    if s.exchange_secrets_key is not None:
+        from cryptography.fernet import Fernet
+
+        try:
+            Fernet(s.exchange_secrets_key)
+        except (ValueError, TypeError):
+            raise SettingsError(
+                "exchange_secrets_key must be a Fernet key (urlsafe base64 of 32 bytes; "
+                "generate one with cryptography.fernet.Fernet.generate_key())"
+            ) from None
     for name in ("access_ttl", "refresh_ttl", "login_window", "max_body_bytes",
                  "ws_max_frame", "ws_max_subscriptions", "ws_rate_limit",
                  "ws_queue_limit", "history_len", "login_max_failures",
                  "login_max_failures_per_address", "db_pool_max"):
         if getattr(s, name) <= 0:
             raise SettingsError(f"{name} must be greater than zero")
+    # Zero here would mean a busy loop (the key-usage flusher sleeping 0 s), checks
+    # that always time out, or a hasher that cannot start.
+    for name in ("dependency_timeout", "api_key_touch_interval", "ws_heartbeat",
+                 "ws_auth_timeout", "ws_revocation_check", "argon2_time_cost",
+                 "argon2_parallelism"):
+        if getattr(s, name) <= 0:
+            raise SettingsError(f"{name} must be greater than zero")
+    for name in ("grace_period", "auth_cache_ttl", "db_pool_min"):
+        if getattr(s, name) < 0:
+            raise SettingsError(f"{name} must not be negative")
+    if s.db_pool_min > s.db_pool_max:
+        raise SettingsError(
+            f"db_pool_min ({s.db_pool_min}) must not exceed db_pool_max ({s.db_pool_max})"
+        )
+    if s.argon2_memory_kib < 8 * s.argon2_parallelism:
+        raise SettingsError("argon2_memory_kib must be at least 8 times argon2_parallelism")
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise SettingsError(f"config file {path} is not valid YAML: {exc}") from None
+        # str(exc) spans several lines with a source excerpt; keep it to one sentence.
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise SettingsError(f"config file {path} is not valid YAML{where}: {problem}") from None
     if not isinstance(data, dict):
         raise SettingsError(f"config file {path} must hold a mapping of settings")
     return data
@@ -157,14 +198,15 @@ def load_settings(
 ) -> Settings:
     """Layer YAML, environment and flag values over the defaults, then validate."""
     environ = os.environ if environ is None else environ
-    path = Path(config_path or environ.get(ENV_PREFIX + "CONFIG") or DEFAULT_CONFIG)
+    named = config_path or environ.get(ENV_PREFIX + "CONFIG")
+    path = Path(named or DEFAULT_CONFIG)
     values: dict[str, Any] = {}
     if path.exists():
         for key, raw in _read_yaml(path).items():
             if key not in _FIELDS:
                 raise SettingsError(f"unknown setting {key!r} in {path}")
             values[key] = _coerce(key, raw)
-    elif config_path is not None:
+    elif named:  # a file asked for by name (flag or FULLON_CONFIG) must be there
         raise SettingsError(f"config file {path} does not exist")
     for name in _FIELDS:
         env_name = ENV_PREFIX + name.upper()

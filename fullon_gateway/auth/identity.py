@@ -22,8 +22,6 @@ USER_SCOPES = frozenset({"read", "trade"})
 ADMIN_SCOPES = frozenset(SCOPES)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-CALLER = "fullon_caller"  # request key; requests are per-call mappings, not app state
-
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -45,6 +43,10 @@ class Caller:
 
     def can_see(self, owner_id: int) -> bool:
         return self.is_admin or owner_id == self.user_id
+
+
+# Typed request key (aiohttp 3.14 warns on string keys, and warnings are errors in tests).
+CALLER = web.RequestKey("fullon_caller", Caller)
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ from fullon_gateway.store import users as users_db
 log = logging.getLogger(__name__)
 
 AUTH_CHANNEL = "gateway:auth"
+CACHE_MAX = 100_000  # entries per identity cache (sessions, api keys) before it is reset
 RevocationListener = Callable[[str, Any], None]
 
 
@@ -192,6 +193,10 @@ class AuthService:
         entry = _SessionEntry(
             row["user_id"], row["revoked_at"] is not None, row["expires_at"], time.monotonic()
         )
+        if len(self._sessions) >= CACHE_MAX:
+            # Every login adds a session; without a bound the cache grows for as long
+            # as the process lives. The database stays the source of truth.
+            self._sessions.clear()
         self._sessions[sid] = entry
         return entry
 
@@ -207,7 +212,7 @@ class AuthService:
                 row["key_id"], row["user_id"], frozenset(row["scopes"]), row["is_active"],
                 row["expires_at"], time.monotonic(),
             )
-        if len(self._keys) > 100_000:  # unknown-key floods must not grow memory forever
+        if len(self._keys) >= CACHE_MAX:  # unknown-key floods must not grow memory forever
             self._keys.clear()
         self._keys[key_hash] = entry
         return entry
@@ -218,6 +223,10 @@ class AuthService:
         token = token.strip()
         if not token:
             raise AuthFailure("missing token")
+        if not (token.isascii() and token.isprintable()):
+            # Tokens and keys are base64url text. Raw header bytes arrive as surrogate
+            # escapes, which would blow up the hashing and decoding further on.
+            raise AuthFailure("invalid token")
         if token.startswith(API_KEY_PREFIX):
             return await self.authenticate_api_key(token)
         if not looks_like_jwt(token) or len(token) > 4096:
@@ -234,6 +243,8 @@ class AuthService:
             raise AuthFailure("invalid token")
         if session.revoked:
             raise AuthFailure("session revoked")
+        if session.expires_at <= _now():
+            raise AuthFailure("token expired")
         user = await self._user(claims.user_id)
         if user is None or not user.is_active:
             raise AuthFailure("user disabled")
@@ -295,10 +306,14 @@ class AuthService:
         return await users_db.create_user(self.db, email.strip(), password_hash, name, role)
 
     # -- sessions ------------------------------------------------------------------
-    async def _token_pair(self, user: Any, sid: uuid.UUID, conn: Any) -> dict[str, Any]:
+    async def _token_pair(
+        self, user: Any, sid: uuid.UUID, conn: Any, session_expires: dt.datetime
+    ) -> dict[str, Any]:
         access, _exp = self.codec.issue_access(user["user_id"], user["email"], user["role"], sid)
         refresh = new_refresh_token()
-        expires = _now() + dt.timedelta(seconds=self.settings.refresh_ttl)
+        # Refreshing never outlives the session: a login is good for refresh_ttl at most,
+        # however often its tokens are rotated.
+        expires = min(_now() + dt.timedelta(seconds=self.settings.refresh_ttl), session_expires)
         await sessions_db.add_refresh_token(conn, sha256(refresh), sid, expires)
         return {
             "access_token": access,
@@ -334,7 +349,7 @@ class AuthService:
             sid = await sessions_db.create_session(
                 conn, user["user_id"], expires, (user_agent or "")[:200], address
             )
-            return await self._token_pair(user, sid, conn)
+            return await self._token_pair(user, sid, conn, expires)
 
     async def refresh(self, refresh_token: str) -> dict[str, Any]:
         token_hash = sha256(refresh_token)
@@ -344,7 +359,7 @@ class AuthService:
                 user = await users_db.by_id(conn, row["user_id"])
                 if user is None or not user["is_active"]:
                     raise Unauthorized("user disabled", code="user_disabled")
-                return await self._token_pair(user, row["session_id"], conn)
+                return await self._token_pair(user, row["session_id"], conn, row["expires_at"])
         known = await sessions_db.refresh_token_session(self.db, token_hash)
         if known is not None and known["used_at"] is not None:
             # A retired token came back: someone holds a copy. Kill the whole session.

@@ -1,10 +1,11 @@
 """Login throttling, shared by every gateway process through Redis.
 
-Failed logins are counted per account and per client address in fixed windows
-(INCR + EXPIRE in one MULTI). Once a counter passes its limit the next attempt is a
-429 with Retry-After set to what is left of the window. A successful login resets
-the account's counter (not the address's: one good password must not unlock
-guessing at every other account from the same address).
+Login attempts are counted per account and per client address in fixed windows
+(SET NX EX + INCR in one MULTI) before the password is checked, and a success takes
+its attempt back. Once a counter passes its limit the attempt is a 429 with
+Retry-After set to what is left of the window. A successful login resets the
+account's counter (not the address's: one good password must not unlock guessing
+at every other account from the same address).
 """
 
 from __future__ import annotations
@@ -31,34 +32,45 @@ class LoginThrottle:
         return self._prefix + "acct:" + digest, self._prefix + "addr:" + address
 
     async def check(self, account: str, address: str) -> None:
-        """Raise RateLimited when either counter is already past its limit."""
+        """Count this attempt, then raise RateLimited when either counter is past its limit.
+
+        The attempt is counted up front, in one MULTI, before the password is checked:
+        counting only after a failed check let a burst of parallel guesses all pass
+        the limit before the first failure was recorded.
+        """
         acct_key, addr_key = self._keys(account, address)
-        async with self._redis.pipeline(transaction=False) as pipe:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            # SET NX EX starts a window; INCR keeps its TTL. (EXPIRE ... NX would need
+            # Redis 7, and the embedded redis-server is 6.2.)
             for key in (acct_key, addr_key):
-                pipe.get(key)
+                pipe.set(key, 0, ex=self._window, nx=True)
+                pipe.incr(key)
                 pipe.ttl(key)
-            acct, acct_ttl, addr, addr_ttl = await pipe.execute()
-        if acct is not None and int(acct) >= self._per_account:
+            _, acct, acct_ttl, _, addr, addr_ttl = await pipe.execute()
+        if int(acct) > self._per_account:
             raise RateLimited(
                 max(acct_ttl, 1), "too many failed logins for this account; try later",
                 code="login_throttled",
             )
-        if addr is not None and int(addr) >= self._per_address:
+        if int(addr) > self._per_address:
             raise RateLimited(
                 max(addr_ttl, 1), "too many failed logins from this address; try later",
                 code="login_throttled",
             )
 
     async def failed(self, account: str, address: str) -> None:
-        acct_key, addr_key = self._keys(account, address)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            # SET NX EX starts the window on the first failure; INCR keeps the TTL.
-            # (EXPIRE ... NX would do the same but needs Redis 7.)
-            for key in (acct_key, addr_key):
-                pipe.set(key, 0, ex=self._window, nx=True)
-                pipe.incr(key)
-            await pipe.execute()
+        """Nothing left to do: check() already counted the attempt as a failure."""
 
     async def succeeded(self, account: str, address: str) -> None:
-        acct_key, _ = self._keys(account, address)
+        """Forget the account's failures and take this attempt off the address's count."""
+        acct_key, addr_key = self._keys(account, address)
         await self._redis.delete(acct_key)
+        await self._redis.eval(_UNCOUNT, 1, addr_key)
+
+
+# Decrement only a live counter: a DECR after the window expired would create a key
+# with no TTL and a negative count, a permanent extra allowance for the address.
+_UNCOUNT = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECR', KEYS[1]) end
+return 0
+"""

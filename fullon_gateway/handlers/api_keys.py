@@ -8,10 +8,12 @@ from fullon_gateway.auth.identity import caller_of, requires
 from fullon_gateway.handlers.common import load_json, path_int
 from fullon_gateway.jsonutil import json_response
 from fullon_gateway.keys import AUTH, DB
+from fullon_gateway.pagination import Page, PageQuery
 from fullon_gateway.schemas.auth import ApiKeyCreatedOut, ApiKeyCreateSchema, ApiKeyOut
 from fullon_gateway.store import api_keys as keys_db
 
 _create = ApiKeyCreateSchema()
+_page = PageQuery()
 _out = ApiKeyOut()
 _created = ApiKeyCreatedOut()
 
@@ -41,8 +43,11 @@ class ApiKeysHandler:
     @requires("read")
     async def list_mine(self, request: web.Request) -> web.Response:
         """The caller's keys, without the keys themselves."""
-        rows = await keys_db.list_for_user(request.app[DB], caller_of(request).user_id)
-        return json_response({"items": _out.dump(rows, many=True), "next_cursor": None})
+        page = Page.from_query("api_keys", _page.load(request.query))
+        rows = await keys_db.list_for_user(
+            request.app[DB], caller_of(request).user_id, page.after, page.limit + 1
+        )
+        return json_response(page.body(rows, "key_id", lambda r: _out.dump(r, many=True)))
 
     @requires("read", jwt_only=True)
     async def deactivate(self, request: web.Request) -> web.Response:

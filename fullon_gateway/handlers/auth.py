@@ -7,6 +7,7 @@ import datetime as dt
 from aiohttp import web
 
 from fullon_gateway.auth.identity import caller_of, public, requires
+from fullon_gateway.errors import BadRequest
 from fullon_gateway.handlers.common import load_json
 from fullon_gateway.jsonutil import iso, json_response
 from fullon_gateway.keys import AUTH
@@ -38,7 +39,11 @@ class AuthHandler:
     async def login(self, request: web.Request) -> web.Response:
         """Exchange email (or username) and password for an access and refresh token."""
         if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-            form = await request.post()
+            try:
+                form = await request.post()
+            except (ValueError, AssertionError, KeyError) as exc:
+                # e.g. multipart/form-data without a boundary
+                raise BadRequest(f"malformed form body: {exc}", code="malformed_form") from None
             data = _login.load({k: v for k, v in form.items() if isinstance(v, str)})
         else:
             data = await load_json(request, _login)

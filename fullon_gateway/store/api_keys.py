@@ -36,9 +36,14 @@ async def by_hash(conn: Any, key_hash: bytes) -> asyncpg.Record | None:
     return row
 
 
-async def list_for_user(conn: Any, user_id: int) -> list[asyncpg.Record]:
+async def list_for_user(
+    conn: Any, user_id: int, after: int | None = None, limit: int = 1000
+) -> list[asyncpg.Record]:
+    """The user's keys in creation order, after key ``after``, at most ``limit``."""
     rows: list[asyncpg.Record] = await conn.fetch(
-        f"SELECT {KEY_COLUMNS} FROM api_keys WHERE user_id = $1 ORDER BY key_id", user_id
+        f"""SELECT {KEY_COLUMNS} FROM api_keys WHERE user_id = $1 AND key_id > $2
+            ORDER BY key_id LIMIT $3""",
+        user_id, after or 0, limit,
     )
     return rows
 

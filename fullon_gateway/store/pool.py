@@ -44,14 +44,12 @@ async def ensure_database(url: str, timeout: float = 5.0) -> None:
         await admin.close()
 
 
-async def _init_connection(conn: asyncpg.Connection) -> None:
-    # Every session works in UTC so date_bin/date_trunc buckets are UTC buckets.
-    await conn.execute("SET TIME ZONE 'UTC'")
-
-
 async def create_pool(url: str, min_size: int = 2, max_size: int = 10, **kw: Any) -> asyncpg.Pool:
+    # Every session works in UTC so date_bin/date_trunc buckets are UTC buckets. A
+    # startup parameter (not a SET) survives the RESET ALL asyncpg runs when a
+    # connection goes back to the pool.
     pool = await asyncpg.create_pool(
-        url, min_size=min_size, max_size=max_size, init=_init_connection, **kw
+        url, min_size=min_size, max_size=max_size, server_settings={"timezone": "UTC"}, **kw
     )
     assert pool is not None
     return pool

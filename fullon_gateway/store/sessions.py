@@ -45,7 +45,8 @@ async def retire_refresh_token(conn: Any, token_hash: bytes) -> asyncpg.Record |
              FROM sessions s
             WHERE r.token_hash = $1 AND r.used_at IS NULL AND r.expires_at > now()
               AND s.session_id = r.session_id AND s.revoked_at IS NULL
-        RETURNING r.session_id, s.user_id""",
+              AND s.expires_at > now()
+        RETURNING r.session_id, s.user_id, s.expires_at""",
         token_hash,
     )
     return row

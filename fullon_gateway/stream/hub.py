@@ -82,28 +82,51 @@ class Hub:
         self._reconnect_callbacks.append(callback)
 
     # -- subscriptions ---------------------------------------------------------------
-    async def subscribe(self, channel: str, listener: Listener, timeout: float = 5.0) -> None:
+    async def subscribe(
+        self, channel: str, listener: Listener, timeout: float = 5.0
+    ) -> None:
         """Add a listener; on the first one, subscribe in Redis and wait for its ack."""
-        listeners = self._listeners.setdefault(channel, set())
+        await self._add(channel, listener, timeout, pattern=False)
+
+    async def psubscribe(
+        self, pattern: str, listener: Listener, timeout: float = 5.0
+    ) -> None:
+        """Like ``subscribe`` for a glob pattern; the listener gets each matching channel."""
+        await self._add(pattern, listener, timeout, pattern=True)
+
+    async def _add(self, name: str, listener: Listener, timeout: float, pattern: bool) -> None:
+        registry = self._patterns if pattern else self._listeners
+        pending = self._pconfirmed if pattern else self._confirmed
+        listeners = registry.setdefault(name, set())
         listeners.add(listener)
-        if len(listeners) > 1 and channel not in self._confirmed:
-            return
-        if channel in self._confirmed:  # someone else's subscribe is in flight
-            await asyncio.wait_for(asyncio.shield(self._confirmed[channel]), timeout)
-            return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._confirmed[channel] = future
+        future = pending.get(name)
+        sender = future is None
+        if future is None:
+            if len(listeners) > 1:
+                return  # the channel is already confirmed
+            future = asyncio.get_running_loop().create_future()
+            pending[name] = future
+        # Later listeners wait for the same confirmation. It may also come from a
+        # reconnect's resubscription, after the first subscriber gave up.
         try:
-            await asyncio.wait_for(self._connected.wait(), timeout)
-            async with self._lock:
-                await self._pubsub.subscribe(self._prefix + channel)
-            await asyncio.wait_for(asyncio.shield(future), timeout)
-        except BaseException:
-            self._discard(channel, listener)
+            async with asyncio.timeout(timeout):
+                if sender:
+                    await self._connected.wait()
+                    async with self._lock:
+                        if pattern:
+                            await self._pubsub.psubscribe(self._prefix_pattern(name))
+                        else:
+                            await self._pubsub.subscribe(self._prefix + name)
+                await asyncio.shield(future)
+        except BaseException as exc:
+            self._discard(name, listener, pattern)
+            if name not in registry and pending.get(name) is future:
+                del pending[name]  # nobody is waiting any more
+            if isinstance(exc, TimeoutError):  # a bare TimeoutError says nothing to an operator
+                raise TimeoutError(
+                    f"Redis did not confirm a subscription to {name!r} within {timeout} s"
+                ) from None
             raise
-        finally:
-            if self._confirmed.get(channel) is future:
-                del self._confirmed[channel]
 
     async def unsubscribe(self, channel: str, listener: Listener) -> None:
         if self._discard(channel, listener) and self._connected.is_set():
@@ -111,33 +134,8 @@ class Hub:
                 async with self._lock:
                     await self._pubsub.unsubscribe(self._prefix + channel)
 
-    async def psubscribe(
-        self, pattern: str, listener: Listener, timeout: float = 5.0
-    ) -> None:
-        """Like ``subscribe`` for a glob pattern; the listener gets each matching channel."""
-        listeners = self._patterns.setdefault(pattern, set())
-        listeners.add(listener)
-        if len(listeners) > 1 and pattern not in self._pconfirmed:
-            return
-        if pattern in self._pconfirmed:
-            await asyncio.wait_for(asyncio.shield(self._pconfirmed[pattern]), timeout)
-            return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pconfirmed[pattern] = future
-        try:
-            await asyncio.wait_for(self._connected.wait(), timeout)
-            async with self._lock:
-                await self._pubsub.psubscribe(self._prefix_pattern(pattern))
-            await asyncio.wait_for(asyncio.shield(future), timeout)
-        except BaseException:
-            self._pdiscard(pattern, listener)
-            raise
-        finally:
-            if self._pconfirmed.get(pattern) is future:
-                del self._pconfirmed[pattern]
-
     async def punsubscribe(self, pattern: str, listener: Listener) -> None:
-        if self._pdiscard(pattern, listener) and self._connected.is_set():
+        if self._discard(pattern, listener, True) and self._connected.is_set():
             with contextlib.suppress(RedisError, OSError):
                 async with self._lock:
                     await self._pubsub.punsubscribe(self._prefix_pattern(pattern))
@@ -147,30 +145,21 @@ class Hub:
 
         return glob_escape(self._prefix) + pattern
 
-    def _pdiscard(self, pattern: str, listener: Listener) -> bool:
-        listeners = self._patterns.get(pattern)
-        if listeners is None:
-            return False
-        listeners.discard(listener)
-        if listeners:
-            return False
-        del self._patterns[pattern]
-        return True
-
-    def _discard(self, channel: str, listener: Listener) -> bool:
-        """Remove a listener; True when the channel has none left."""
-        listeners = self._listeners.get(channel)
-        if listeners is None:
-            return False
-        listeners.discard(listener)
-        if listeners:
-            return False
-        del self._listeners[channel]
-        return True
-
     def _unprefix_pattern(self, pattern: str) -> str:
         escaped = self._prefix_pattern("")
         return pattern[len(escaped):] if pattern.startswith(escaped) else pattern
+
+    def _discard(self, channel: str, listener: Listener, pattern: bool = False) -> bool:
+        """Remove a listener; True when the channel (or pattern) has none left."""
+        registry = self._patterns if pattern else self._listeners
+        listeners = registry.get(channel)
+        if listeners is None:
+            return False
+        listeners.discard(listener)
+        if listeners:
+            return False
+        del registry[channel]
+        return True
 
     # -- the reader ------------------------------------------------------------------
     async def _connect(self) -> None:
@@ -245,10 +234,10 @@ class Hub:
                     except Exception:
                         log.exception("hub listener failed on %s", channel)
             elif kind == "pmessage":
-                pattern = msg["pattern"].decode()
+                pattern = self._unprefix_pattern(msg["pattern"].decode())
                 channel = msg["channel"].decode()[prefix_len:]
                 self.messages += 1
-                for listener in tuple(self._patterns.get(self._unprefix_pattern(pattern), ())):
+                for listener in tuple(self._patterns.get(pattern, ())):
                     try:
                         listener(channel, msg["data"])
                     except Exception:
@@ -264,8 +253,8 @@ class Hub:
                 for callback in list(self._reconnect_callbacks):
                     asyncio.create_task(callback())  # noqa: RUF006 - fire and forget
         if kind == "psubscribe":
-            future = self._pconfirmed.get(self._unprefix_pattern(name))
+            future = self._pconfirmed.pop(self._unprefix_pattern(name), None)
         else:
-            future = self._confirmed.get(name[len(self._prefix):])
+            future = self._confirmed.pop(name[len(self._prefix):], None)
         if future is not None and not future.done():
             future.set_result(None)

@@ -1,0 +1,114 @@
+"""Queries on the exchange catalog and users' exchange accounts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from fullon_gateway.jsonutil import dumps_str
+from fullon_gateway.store.query import Where
+
+CAT_COLUMNS = "cat_ex_id, name, ohlcv_view, params, created_at"
+# Never the credential columns: only whether they are set.
+EX_COLUMNS = """e.ex_id, e.user_id, e.cat_ex_id, c.name AS exchange, e.name, e.test, e.active,
+    (e.api_key_enc IS NOT NULL) AS has_credentials, e.created_at, e.updated_at"""
+EX_FROM = "exchanges e JOIN cat_exchanges c USING (cat_ex_id)"
+
+
+async def list_catalog(conn: Any, after: int | None, limit: int) -> list[asyncpg.Record]:
+    w = Where().page("cat_ex_id", after)
+    rows: list[asyncpg.Record] = await conn.fetch(
+        f"SELECT {CAT_COLUMNS} FROM cat_exchanges {w.sql()} ORDER BY cat_ex_id LIMIT {limit + 1}",
+        *w.args,
+    )
+    return rows
+
+
+async def catalog_by_id(conn: Any, cat_ex_id: int) -> asyncpg.Record | None:
+    row: asyncpg.Record | None = await conn.fetchrow(
+        f"SELECT {CAT_COLUMNS} FROM cat_exchanges WHERE cat_ex_id = $1", cat_ex_id
+    )
+    return row
+
+
+async def create_catalog(
+    conn: Any, name: str, ohlcv_view: str, params: dict[str, Any]
+) -> asyncpg.Record:
+    row: asyncpg.Record = await conn.fetchrow(
+        f"INSERT INTO cat_exchanges (name, ohlcv_view, params) VALUES ($1, $2, $3::jsonb) "
+        f"RETURNING {CAT_COLUMNS}",
+        name,
+        ohlcv_view,
+        dumps_str(params),
+    )
+    return row
+
+
+async def list_accounts(
+    conn: Any,
+    caller: Any,
+    *,
+    user_id: int | None,
+    cat_ex_id: int | None,
+    active: bool | None,
+    after: int | None,
+    limit: int,
+) -> list[asyncpg.Record]:
+    w = (
+        Where()
+        .owner("e.user_id", caller, user_id)
+        .maybe("e.cat_ex_id = {}", cat_ex_id)
+        .maybe("e.active = {}", active)
+        .page("e.ex_id", after)
+    )
+    rows: list[asyncpg.Record] = await conn.fetch(
+        f"SELECT {EX_COLUMNS} FROM {EX_FROM} {w.sql()} ORDER BY e.ex_id LIMIT {limit + 1}", *w.args
+    )
+    return rows
+
+
+async def account_by_id(conn: Any, ex_id: int) -> asyncpg.Record | None:
+    row: asyncpg.Record | None = await conn.fetchrow(
+        f"SELECT {EX_COLUMNS} FROM {EX_FROM} WHERE e.ex_id = $1", ex_id
+    )
+    return row
+
+
+async def create_account(conn: Any, user_id: int, data: dict[str, Any]) -> asyncpg.Record:
+    ex_id = await conn.fetchval(
+        """INSERT INTO exchanges (user_id, cat_ex_id, name, test, active,
+                                  api_key_enc, api_secret_enc)
+           VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ex_id""",
+        user_id,
+        data["cat_ex_id"],
+        data["name"],
+        data["test"],
+        data["active"],
+        data.get("api_key_enc"),
+        data.get("api_secret_enc"),
+    )
+    row = await account_by_id(conn, ex_id)
+    assert row is not None
+    return row
+
+
+async def update_account(conn: Any, ex_id: int, changes: dict[str, Any]) -> asyncpg.Record | None:
+    if changes:
+        w = Where()
+        sets = ", ".join(f"{col} = {w.arg(val)}" for col, val in changes.items())
+        await conn.execute(
+            f"UPDATE exchanges SET {sets}, updated_at = now() WHERE ex_id = {w.arg(ex_id)}", *w.args
+        )
+    return await account_by_id(conn, ex_id)
+
+
+async def delete_account(conn: Any, ex_id: int) -> bool:
+    return bool(await conn.execute("DELETE FROM exchanges WHERE ex_id = $1", ex_id) != "DELETE 0")
+
+
+async def owners_of(conn: Any, ex_ids: list[int]) -> dict[int, int]:
+    rows = await conn.fetch(
+        "SELECT ex_id, user_id FROM exchanges WHERE ex_id = ANY($1::int[])", ex_ids
+    )
+    return {r["ex_id"]: r["user_id"] for r in rows}

@@ -1,0 +1,42 @@
+"""A tiny WHERE-clause builder for list queries with optional filters.
+
+Values always travel as bind parameters ($n); only column expressions written in
+this package are ever put into SQL text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class Where:
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.args: list[Any] = []
+
+    def arg(self, value: Any) -> str:
+        self.args.append(value)
+        return f"${len(self.args)}"
+
+    def add(self, template: str, *values: Any) -> Where:
+        """``template`` uses ``{}`` for each value, e.g. ``add("user_id = {}", 7)``."""
+        self.parts.append(template.format(*(self.arg(v) for v in values)))
+        return self
+
+    def maybe(self, template: str, value: Any) -> Where:
+        """Add the condition only when a filter value was given."""
+        if value is not None:
+            self.add(template, value)
+        return self
+
+    def owner(self, column: str, caller: Any, user_filter: int | None = None) -> Where:
+        """Users see their own rows; an admin sees all (or one user's, when asked)."""
+        if not caller.is_admin:
+            return self.add(f"{column} = {{}}", caller.user_id)
+        return self.maybe(f"{column} = {{}}", user_filter)
+
+    def page(self, column: str, after: int | None, descending: bool = False) -> Where:
+        return self.maybe(f"{column} {'<' if descending else '>'} {{}}", after)
+
+    def sql(self) -> str:
+        return ("WHERE " + " AND ".join(self.parts)) if self.parts else ""

@@ -1,0 +1,109 @@
+"""Queries on the strategy catalog and bot strategies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from fullon_gateway.jsonutil import dumps_str
+from fullon_gateway.store.query import Where
+
+CAT_COLUMNS = "cat_str_id, name, description, params, created_at"
+COLUMNS = """bs.str_id, bs.bot_id, b.user_id, bs.cat_str_id, cs.name AS strategy, bs.size,
+    bs.leverage, bs.params, bs.created_at, bs.updated_at"""
+FROM = "bot_strategies bs JOIN bots b USING (bot_id) JOIN cat_strategies cs USING (cat_str_id)"
+
+
+async def list_catalog(conn: Any, after: int | None, limit: int) -> list[asyncpg.Record]:
+    w = Where().page("cat_str_id", after)
+    rows: list[asyncpg.Record] = await conn.fetch(
+        f"SELECT {CAT_COLUMNS} FROM cat_strategies {w.sql()} ORDER BY cat_str_id LIMIT {limit + 1}",
+        *w.args,
+    )
+    return rows
+
+
+async def catalog_by_id(conn: Any, cat_str_id: int) -> asyncpg.Record | None:
+    row: asyncpg.Record | None = await conn.fetchrow(
+        f"SELECT {CAT_COLUMNS} FROM cat_strategies WHERE cat_str_id = $1", cat_str_id
+    )
+    return row
+
+
+async def create_catalog(conn: Any, data: dict[str, Any]) -> asyncpg.Record:
+    row: asyncpg.Record = await conn.fetchrow(
+        f"INSERT INTO cat_strategies (name, description, params) VALUES ($1, $2, $3::jsonb) "
+        f"RETURNING {CAT_COLUMNS}",
+        data["name"],
+        data["description"],
+        dumps_str(data["params"]),
+    )
+    return row
+
+
+async def list_bot_strategies(
+    conn: Any, caller: Any, q: dict[str, Any], after: int | None, limit: int
+) -> list[asyncpg.Record]:
+    w = (
+        Where()
+        .owner("b.user_id", caller)
+        .maybe("bs.bot_id = {}", q.get("bot_id"))
+        .maybe("bs.cat_str_id = {}", q.get("cat_str_id"))
+        .page("bs.str_id", after)
+    )
+    rows: list[asyncpg.Record] = await conn.fetch(
+        f"SELECT {COLUMNS} FROM {FROM} {w.sql()} ORDER BY bs.str_id LIMIT {limit + 1}", *w.args
+    )
+    return rows
+
+
+async def for_bot(conn: Any, bot_id: int) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await conn.fetch(
+        f"SELECT {COLUMNS} FROM {FROM} WHERE bs.bot_id = $1 ORDER BY bs.str_id", bot_id
+    )
+    return rows
+
+
+async def by_id(conn: Any, str_id: int) -> asyncpg.Record | None:
+    row: asyncpg.Record | None = await conn.fetchrow(
+        f"SELECT {COLUMNS} FROM {FROM} WHERE bs.str_id = $1", str_id
+    )
+    return row
+
+
+async def create(conn: Any, data: dict[str, Any]) -> asyncpg.Record:
+    str_id = await conn.fetchval(
+        """INSERT INTO bot_strategies (bot_id, cat_str_id, size, leverage, params)
+           VALUES ($1, $2, $3, $4, $5::jsonb) RETURNING str_id""",
+        data["bot_id"],
+        data["cat_str_id"],
+        data["size"],
+        data["leverage"],
+        dumps_str(data["params"]),
+    )
+    row = await by_id(conn, str_id)
+    assert row is not None
+    return row
+
+
+async def update(conn: Any, str_id: int, changes: dict[str, Any]) -> asyncpg.Record | None:
+    if changes:
+        w = Where()
+        sets = ", ".join(
+            f"{col} = {w.arg(dumps_str(val))}::jsonb"
+            if col == "params"
+            else f"{col} = {w.arg(val)}"
+            for col, val in changes.items()
+        )
+        await conn.execute(
+            f"UPDATE bot_strategies SET {sets}, updated_at = now() WHERE str_id = {w.arg(str_id)}",
+            *w.args,
+        )
+    return await by_id(conn, str_id)
+
+
+async def delete(conn: Any, str_id: int) -> bool:
+    return bool(
+        await conn.execute("DELETE FROM bot_strategies WHERE str_id = $1", str_id) != "DELETE 0"
+    )

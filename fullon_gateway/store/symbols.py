@@ -1,0 +1,81 @@
+"""Queries on symbols."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from fullon_gateway.store.query import Where
+
+COLUMNS = """s.symbol_id, s.cat_ex_id, c.name AS exchange, s.symbol, s.base, s.quote,
+    s.decimals, s.futures, s.updateframe, s.backtest, s.active, s.created_at"""
+FROM = "symbols s JOIN cat_exchanges c USING (cat_ex_id)"
+
+
+def _filters(q: dict[str, Any]) -> Where:
+    return (
+        Where()
+        .maybe("s.cat_ex_id = {}", q.get("cat_ex_id"))
+        .maybe("c.name = lower({})", q.get("exchange"))
+        .maybe("upper(s.base) = upper({})", q.get("base"))
+        .maybe("upper(s.quote) = upper({})", q.get("quote"))
+        .maybe("s.futures = {}", q.get("futures"))
+        .maybe("s.active = {}", q.get("active"))
+    )
+
+
+async def list_symbols(
+    conn: Any, q: dict[str, Any], after: int | None, limit: int
+) -> list[asyncpg.Record]:
+    w = _filters(q).page("s.symbol_id", after)
+    rows: list[asyncpg.Record] = await conn.fetch(
+        f"SELECT {COLUMNS} FROM {FROM} {w.sql()} ORDER BY s.symbol_id LIMIT {limit + 1}", *w.args
+    )
+    return rows
+
+
+async def search(
+    conn: Any, q: dict[str, Any], after: int | None, limit: int
+) -> list[asyncpg.Record]:
+    w = _filters({"exchange": q.get("exchange")}).page("s.symbol_id", after)
+    w.add("strpos(lower(s.symbol), lower({})) > 0", q["q"])
+    rows: list[asyncpg.Record] = await conn.fetch(
+        f"SELECT {COLUMNS} FROM {FROM} {w.sql()} ORDER BY s.symbol_id LIMIT {limit + 1}", *w.args
+    )
+    return rows
+
+
+async def by_id(conn: Any, symbol_id: int) -> asyncpg.Record | None:
+    row: asyncpg.Record | None = await conn.fetchrow(
+        f"SELECT {COLUMNS} FROM {FROM} WHERE s.symbol_id = $1", symbol_id
+    )
+    return row
+
+
+async def create(conn: Any, data: dict[str, Any]) -> asyncpg.Record:
+    cols = list(data)
+    w = Where()
+    values = ", ".join(w.arg(data[c]) for c in cols)
+    symbol_id = await conn.fetchval(
+        f"INSERT INTO symbols ({', '.join(cols)}) VALUES ({values}) RETURNING symbol_id", *w.args
+    )
+    row = await by_id(conn, symbol_id)
+    assert row is not None
+    return row
+
+
+async def update(conn: Any, symbol_id: int, changes: dict[str, Any]) -> asyncpg.Record | None:
+    if changes:
+        w = Where()
+        sets = ", ".join(f"{col} = {w.arg(val)}" for col, val in changes.items())
+        await conn.execute(
+            f"UPDATE symbols SET {sets} WHERE symbol_id = {w.arg(symbol_id)}", *w.args
+        )
+    return await by_id(conn, symbol_id)
+
+
+async def delete(conn: Any, symbol_id: int) -> bool:
+    return bool(
+        await conn.execute("DELETE FROM symbols WHERE symbol_id = $1", symbol_id) != "DELETE 0"
+    )

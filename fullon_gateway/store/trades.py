@@ -1,0 +1,110 @@
+"""Queries on trades: lists with filters, statistics and performance, all in SQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from fullon_gateway.store.query import Where
+
+COLUMNS = """trade_id, user_id, bot_id, ex_id, order_id, symbol, side, volume, price, cost, fee,
+    roi, roi_pct, dry_run, ts"""
+BUCKETS = ("hour", "day", "week", "month")
+# Win/loss counts only trades that closed a position (roi known).
+STATS = """count(*)::int AS trades,
+    count(*) FILTER (WHERE roi > 0)::int AS wins,
+    count(*) FILTER (WHERE roi <= 0)::int AS losses,
+    CASE WHEN count(roi) > 0
+         THEN (count(*) FILTER (WHERE roi > 0))::float8 / count(roi) END AS win_rate,
+    coalesce(sum(roi), 0) AS pnl,
+    coalesce(sum(fee), 0) AS fees,
+    coalesce(sum(cost), 0) AS volume,
+    max(roi) AS best_trade,
+    min(roi) AS worst_trade,
+    max(ts) AS last_trade_at"""
+
+
+def filters(caller: Any, q: dict[str, Any]) -> Where:
+    return (
+        Where()
+        .owner("user_id", caller, q.get("user_id"))
+        .maybe("bot_id = {}", q.get("bot_id"))
+        .maybe("ex_id = {}", q.get("ex_id"))
+        .maybe("order_id = {}", q.get("order_id"))
+        .maybe("symbol = {}", q.get("symbol"))
+        .maybe("side = {}", q.get("side"))
+        .maybe("dry_run = {}", q.get("dry_run"))
+        .maybe("ts >= {}", q.get("since"))
+        .maybe("ts < {}", q.get("until"))
+    )
+
+
+async def list_trades(
+    conn: Any, caller: Any, q: dict[str, Any], after: int | None, limit: int
+) -> list[asyncpg.Record]:
+    w = filters(caller, q).page("trade_id", after, descending=True)
+    rows: list[asyncpg.Record] = await conn.fetch(
+        f"SELECT {COLUMNS} FROM trades {w.sql()} ORDER BY trade_id DESC LIMIT {limit + 1}", *w.args
+    )
+    return rows
+
+
+async def by_id(conn: Any, trade_id: int) -> asyncpg.Record | None:
+    row: asyncpg.Record | None = await conn.fetchrow(
+        f"SELECT {COLUMNS} FROM trades WHERE trade_id = $1", trade_id
+    )
+    return row
+
+
+async def create(conn: Any, user_id: int, data: dict[str, Any]) -> asyncpg.Record:
+    row: asyncpg.Record = await conn.fetchrow(
+        f"""INSERT INTO trades (user_id, bot_id, ex_id, order_id, symbol, side, volume, price,
+                                cost, fee, roi, roi_pct, dry_run, ts)
+            VALUES ($1, $2, $3, $4, $5, $6, $7::numeric, $8::numeric, $7::numeric * $8::numeric,
+                    $9, $10, $11, $12,
+                    coalesce($13, now()))
+            RETURNING {COLUMNS}""",
+        user_id,
+        data.get("bot_id"),
+        data["ex_id"],
+        data.get("order_id"),
+        data["symbol"],
+        data["side"],
+        data["volume"],
+        data["price"],
+        data["fee"],
+        data.get("roi"),
+        data.get("roi_pct"),
+        data["dry_run"],
+        data.get("ts"),
+    )
+    return row
+
+
+async def stats(conn: Any, caller: Any, q: dict[str, Any]) -> asyncpg.Record:
+    w = filters(caller, q)
+    row: asyncpg.Record = await conn.fetchrow(f"SELECT {STATS} FROM trades {w.sql()}", *w.args)
+    return row
+
+
+async def performance(conn: Any, caller: Any, q: dict[str, Any]) -> list[asyncpg.Record]:
+    """PnL per time bucket with its running total (a window over the buckets)."""
+    bucket = q["bucket"]
+    assert bucket in BUCKETS  # validated by the schema; never user text in SQL
+    w = filters(caller, q)
+    rows: list[asyncpg.Record] = await conn.fetch(
+        f"""SELECT period, trades, wins, pnl, fees, volume,
+                   sum(pnl) OVER (ORDER BY period) AS cumulative_pnl
+              FROM (SELECT date_trunc('{bucket}', ts) AS period,
+                           count(*)::int AS trades,
+                           count(*) FILTER (WHERE roi > 0)::int AS wins,
+                           coalesce(sum(roi), 0) AS pnl,
+                           coalesce(sum(fee), 0) AS fees,
+                           coalesce(sum(cost), 0) AS volume
+                      FROM trades {w.sql()}
+                     GROUP BY 1) AS b
+             ORDER BY period""",
+        *w.args,
+    )
+    return rows
