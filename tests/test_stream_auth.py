@@ -6,15 +6,10 @@ import asyncio
 import time
 
 import jwt
-import pytest
 
 from fullon_gateway.auth.tokens import TokenCodec
 from fullon_gateway.keys import AUTH, DB, SETTINGS
 from tests.stream_support import closed, connect, publisher, recv, request, subscribe
-
-# auth/middleware.py stores the caller under a str request key, which aiohttp 3.14 warns
-# about (NotAppKeyWarning, an error under filterwarnings=error); reported to the lead.
-pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
 
 
 async def test_no_token_closes_after_auth_deadline(app_client, make_settings):

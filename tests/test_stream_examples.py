@@ -13,8 +13,7 @@ from fullon_gateway.demo import run_demo, seed_demo
 from fullon_gateway.keys import DB
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = [pytest.mark.e2e,
-              pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")]
+pytestmark = pytest.mark.e2e
 
 
 async def _example(client, name: str, *args: str) -> tuple[int, str]:

@@ -142,3 +142,32 @@ async def test_new_account_joins_all_of_mine_subscription(client, make_account):
     frame = await recv(ws)
     assert frame["result"]["order_id"] == "new" and frame["result"]["ex_id"] == ex_id
     await ws.close()
+
+
+async def test_rest_account_changes_reach_open_subscriptions(client, make_account):
+    """Creating and deleting an exchange account over REST (which announces the ownership
+    change) updates an open "all my accounts" orders subscription: the new account's
+    orders arrive; after the delete they no longer do."""
+    acct = await make_account()
+    cat = await client.app[DB].fetchval(
+        "INSERT INTO cat_exchanges (name) VALUES ('kraken') RETURNING cat_ex_id")
+    ws = await connect(client, acct.token)
+    await subscribe(ws, {"stream": "orders"})
+    resp = await client.post("/api/v1/orm/exchanges/user-exchanges",
+                             json={"cat_ex_id": cat, "name": "rest"}, headers=acct.headers)
+    assert resp.status == 201, await resp.text()
+    ex_id = (await resp.json())["ex_id"]
+    frame = await recv(ws)
+    assert frame["snapshot"] is True  # re-resolved with the new account
+    pub = publisher(client)
+    await pub.order(ex_id, {"order_id": "r1"})
+    assert (await recv(ws))["result"]["order_id"] == "r1"
+    # The order above lives only in Redis, so Postgres lets the account go.
+    resp = await client.delete(f"/api/v1/orm/exchanges/user-exchanges/{ex_id}",
+                               headers=acct.headers)
+    assert resp.status == 204, await resp.text()
+    frame = await recv(ws)
+    assert frame["snapshot"] is True and frame["result"]["orders"] == []
+    await pub.order(ex_id, {"order_id": "gone"})
+    assert (await request(ws, "ping", {}, request_id="p"))["result"] == "pong"
+    await ws.close()

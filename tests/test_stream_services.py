@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from tests.stream_support import connect, publisher, recv, subscribe
-
-pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
 
 
 async def test_services_lists_processes_with_heartbeat_age(client, make_account, redis_client,

@@ -39,7 +39,7 @@ class Subscription:
         self.replay_head = self.head + b'"recovered":true,'
         self.conflated = target.conflated
         self.buffer: list[frames.Change] | None = None
-        self.last_seq: int | None = None
+        self.last_seq = 0  # the newest seq the client has (snapshot or change)
         self.active = True
 
     def deliver(self, change: frames.Change) -> bool:
@@ -49,8 +49,15 @@ class Subscription:
         if self.buffer is not None:
             self.buffer.append(change)
             return False
-        if change.seq is not None:
-            self.last_seq = change.seq
+        seq = change.seq
+        if seq is not None:
+            # The snapshot was read on another Redis connection than the hub's, so a
+            # change it already contains can reach the hub after the sync finished.
+            # One pub/sub connection delivers in publish order, so seq only grows here:
+            # anything not newer than what the client has is such a straggler.
+            if seq <= self.last_seq:
+                return False
+            self.last_seq = seq
         self.conn.enqueue(self.head + change.tail,
                           (self, change.key) if self.conflated else None,
                           change.ts, self.stream)
@@ -61,6 +68,8 @@ class Subscription:
         if accepts is not None and not accepts(change.key, change.data):
             return
         if change.seq is not None:
+            if change.seq <= self.last_seq:
+                return
             self.last_seq = change.seq
         self.conn.enqueue(self.replay_head + change.tail,
                           (self, change.key) if self.conflated else None, None, self.stream)

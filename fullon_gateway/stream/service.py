@@ -7,7 +7,10 @@ Gapless subscribe, the invariant everything here protects:
    publisher's script): everything published up to ``G`` is in what we read, and
    everything published after it has a seq > ``G`` and is in the buffer;
 3. queue ack + snapshot (or the replay), then the buffered changes with seq > ``G``,
-   and switch the subscription to live - all without awaiting in between.
+   and switch the subscription to live - all without awaiting in between;
+4. the snapshot came over another connection than the hub's, so a change it already
+   holds may still be on its way to the hub: live delivery drops any seq not above
+   the last one the client has (the hub's one connection delivers in seq order).
 The same routine resyncs every subscription after the hub reconnected to Redis, and
 a subscription whose units changed because ownership changed.
 """
@@ -163,10 +166,10 @@ class StreamService:
             g, result = snap
             # After Redis lost its data the counter is gone (g = 0) until the next
             # publish restarts it from the clock; never show the client a smaller seq.
-            shown = max(g, sub.last_seq or 0)
+            shown = max(g, sub.last_seq)
             conn.enqueue(frames.snapshot(t.stream, sub.request_id, t.stream_key, shown, result,
                                          recovered), stream=t.stream)
-        sub.last_seq = max(sub.last_seq or 0, g)
+        sub.last_seq = max(sub.last_seq, g)
         buffered, sub.buffer = sub.buffer, None
         for change in buffered:
             if change.seq is None or change.seq > g:
