@@ -9,6 +9,7 @@ being cached: otherwise a transferred account could stay visible to its old owne
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import asyncpg
@@ -20,11 +21,14 @@ ADMIN = -1  # cache slot for "every id" (admins see all)
 class Owned:
     ex_ids: frozenset[int]
     bot_ids: frozenset[int]
+    loaded: float = 0.0
 
 
 class Ownership:
-    def __init__(self, db: asyncpg.Pool) -> None:
+    def __init__(self, db: asyncpg.Pool, ttl: float = 30.0) -> None:
         self.db = db
+        # Announcements usually come first; the TTL bounds the damage of a lost one.
+        self.ttl = ttl
         self._cache: dict[int, Owned] = {}
         self._generation = 0
 
@@ -40,7 +44,7 @@ class Ownership:
     async def of(self, user_id: int, is_admin: bool) -> Owned:
         slot = ADMIN if is_admin else user_id
         owned = self._cache.get(slot)
-        if owned is not None:
+        if owned is not None and time.monotonic() - owned.loaded < self.ttl:
             return owned
         generation = self._generation
         async with self.db.acquire() as conn:
@@ -50,7 +54,8 @@ class Ownership:
             else:
                 ex = await conn.fetch("SELECT ex_id FROM exchanges WHERE user_id = $1", user_id)
                 bots = await conn.fetch("SELECT bot_id FROM bots WHERE user_id = $1", user_id)
-        owned = Owned(frozenset(r["ex_id"] for r in ex), frozenset(r["bot_id"] for r in bots))
+        owned = Owned(frozenset(r["ex_id"] for r in ex), frozenset(r["bot_id"] for r in bots),
+                      time.monotonic())
         if generation == self._generation:
             self._cache[slot] = owned
         return owned

@@ -66,7 +66,7 @@ class StreamService:
         self.prefix = settings.redis_prefix
         self.metrics = metrics
         self.fanout = Fanout(hub, metrics)
-        self.ownership = Ownership(db)
+        self.ownership = Ownership(db, settings.auth_cache_ttl)
         self.connections: set[Connection] = set()
         self._process_script = redis.register_script(_PROCESS_SNAPSHOT)
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -224,6 +224,7 @@ class StreamService:
     # -- resync -------------------------------------------------------------------------
     async def resync_all(self) -> None:
         """After the hub reconnected: every subscription may have missed changes."""
+        self.ownership.invalidate(None)  # announcements may have been lost meanwhile
         subs = [s for c in list(self.connections) for s in list(c.subs.values())
                 if s.active and s.buffer is None]
         sem = asyncio.Semaphore(32)
