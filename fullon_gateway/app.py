@@ -29,6 +29,7 @@ from fullon_gateway.handlers.streams import StreamsHandler
 from fullon_gateway.keys import AUTH, DB, HUB, METRICS, REDIS, SETTINGS, SOCKETS, STARTED_AT
 from fullon_gateway.metrics import Metrics, metrics_middleware
 from fullon_gateway.ohlcv.context import ohlcv_loader_ctx
+from fullon_gateway.ohlcv.live import live_ohlcv_ctx
 from fullon_gateway.openapi import OpenApiHandler
 from fullon_gateway.settings import Settings
 from fullon_gateway.store.migrate import migrate
@@ -132,7 +133,7 @@ def create_app(settings: Settings) -> web.Application:
     app[SOCKETS] = SocketRegistry()
     app[STARTED_AT] = time.monotonic()
     app.cleanup_ctx.extend([_postgres, _redis, _auth_and_hub, ohlcv_loader_ctx,
-                             streams_ctx])
+                             streams_ctx, live_ohlcv_ctx])
     app.on_startup.append(_on_startup)
     app.on_shutdown.append(_on_shutdown)
     setup_templates(app)

@@ -196,6 +196,18 @@ async def run_demo(settings: Settings, stop_event: asyncio.Event) -> dict[str, A
         await pool.close()
 
 
+async def _seed_history(pool: asyncpg.Pool, days: float) -> None:
+    from fullon_gateway.ohlcv.seed import seed_history
+
+    try:
+        loaded = await seed_history(pool, days=days)
+    except (asyncpg.PostgresError, OSError):
+        log.exception("demo: loading the trade history failed")
+        return
+    log.warning("demo: trade history ready (%s)",
+                ", ".join(f"{k}: {v} trades" for k, v in loaded.items()) or "already loaded")
+
+
 def attach_demo(app: Any) -> None:
     """Run the demo inside a serving app (``python -m fullon_gateway demo``).
 
@@ -212,9 +224,16 @@ def attach_demo(app: Any) -> None:
         publisher = Publisher(app[REDIS], settings.redis_prefix, settings.history_len)
         task = asyncio.create_task(MarketSimulator(publisher, seeded).run(stop),
                                    name="demo-simulator")
+        # 30 days of trade history for the OHLCV endpoints and charts, loaded in the
+        # background so the server answers at once (skipped when already loaded).
+        history = asyncio.create_task(
+            _seed_history(app[DB], settings.demo_history_days), name="demo-history"
+        )
         yield
         stop.set()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        history.cancel()
+        for running in (task, history):
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
 
     app.cleanup_ctx.append(demo_ctx)

@@ -76,6 +76,8 @@ class Settings:
     ws_compress: bool = False
     ws_revocation_check: float = 1.0
     history_len: int = 1000
+    # Days of random-walk trade history `demo` loads for the OHLCV endpoints.
+    demo_history_days: float = 30.0
     # Fernet key (urlsafe base64 of 32 bytes) that encrypts exchange API credentials.
     # Unset: the gateway refuses credentials instead of storing them in the clear.
     exchange_secrets_key: str | None = None

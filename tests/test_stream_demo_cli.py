@@ -26,6 +26,7 @@ def demo_server(servers, tmp_path_factory):
         "FULLON_REDIS_PREFIX": f"demo{RUN_ID}{worker}:",
         "FULLON_JWT_SECRET": "demo-secret-" + "z" * 40,
         "FULLON_CONFIG": str(ROOT / "config" / "gateway.test.yaml"),
+        "FULLON_DEMO_HISTORY_DAYS": "0.5",
     })
     srv = start_server(tmp_path_factory.mktemp("demo"), env, "demo")
     yield srv
@@ -54,3 +55,37 @@ def test_demo_with_resume_example(demo_server):
     done = _run(demo_server, "example_resume.py", "--stream", "orders", "--pause", "3")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "all steps passed" in done.stdout
+
+
+def test_demo_loads_ohlcv_history(demo_server):
+    """The demo loads a trade history in the background: the OHLCV endpoints soon list
+    the demo exchanges and serve 1h candles for a demo symbol."""
+    import json
+    import time
+    import urllib.request
+    from urllib.parse import quote
+
+    def get(path, token):
+        req = urllib.request.Request(demo_server.url + path,
+                                     headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read())
+
+    req = urllib.request.Request(
+        demo_server.url + "/api/v1/auth/login", method="POST",
+        data=json.dumps({"email": "demo@example.com", "password": "demo-password"}).encode(),
+        headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        token = json.loads(resp.read())["access_token"]
+    deadline = time.monotonic() + 60
+    symbols: list = []
+    while time.monotonic() < deadline:  # the load runs in the server; poll its effect
+        exchanges = get("/api/v1/ohlcv/exchanges", token)
+        if "kraken" in json.dumps(exchanges):
+            symbols = get("/api/v1/ohlcv/exchanges/kraken/symbols", token).get("symbols", [])
+            if "BTC/USD" in json.dumps(symbols):
+                break
+        time.sleep(0.2)
+    assert "BTC/USD" in json.dumps(symbols), symbols
+    candles = get(f"/api/v1/ohlcv/candles/kraken/{quote('BTC/USD', safe='')}/1h?limit=5", token)
+    assert candles["success"] and candles["count"] >= 1, candles
