@@ -85,7 +85,14 @@ async def _auth_and_hub(app: web.Application) -> AsyncIterator[None]:
 
     hub.on_reconnect(count_reconnect)
     await hub.start()
-    await hub.subscribe(AUTH_CHANNEL, auth.on_auth_message)
+    try:
+        await hub.subscribe(AUTH_CHANNEL, auth.on_auth_message,
+                            timeout=max(settings.dependency_timeout, 1.0))
+    except TimeoutError:
+        # Start anyway: REST that needs only Postgres keeps working, /health says 503
+        # until Redis answers, and the hub subscribes the channel when it connects.
+        log.warning("Redis is not answering; starting without it and retrying")
+        hub.keep(AUTH_CHANNEL, auth.on_auth_message)
     flusher = asyncio.create_task(auth.run_key_usage_flusher(), name="api-key-usage")
     yield
     flusher.cancel()
@@ -108,7 +115,9 @@ def _close_revoked_sockets(app: web.Application) -> None:
 
 async def _on_startup(app: web.Application) -> None:
     _close_revoked_sockets(app)
-    log.info("fullon_gateway ready")
+    settings = app[SETTINGS]
+    log.info("fullon_gateway ready: http://%s:%d (env=%s)",
+             settings.host, settings.port, settings.env)
 
 
 async def _on_shutdown(app: web.Application) -> None:

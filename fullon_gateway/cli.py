@@ -118,7 +118,6 @@ def _serve(settings: Settings, demo: bool = False) -> None:
             from fullon_gateway.demo import attach_demo
 
             attach_demo(app)
-        log.info("serving on http://%s:%d (env=%s)", settings.host, settings.port, settings.env)
         web.run_app(
             app, host=settings.host, port=settings.port, print=None,
             shutdown_timeout=settings.grace_period, access_log_class=QuietAccessLogger,

@@ -128,6 +128,11 @@ class Hub:
                 ) from None
             raise
 
+    def keep(self, channel: str, listener: Listener) -> None:
+        """Register a listener for the hub's whole life without waiting for Redis: the
+        channel is subscribed at the next (re)connect, as every registered one is."""
+        self._listeners.setdefault(channel, set()).add(listener)
+
     async def unsubscribe(self, channel: str, listener: Listener) -> None:
         if self._discard(channel, listener) and self._connected.is_set():
             with contextlib.suppress(RedisError, OSError):
