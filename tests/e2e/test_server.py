@@ -27,17 +27,27 @@ def test_starts_with_no_configuration(tmp_path):
     assert stop_server(srv) == 0
 
 
-def test_starts_embedded_dependencies(tmp_path):
+def test_starts_embedded_dependencies():
     """With embedded=always the gateway starts its own Postgres and Redis from Python
     packages, says so in one log line, serves /health, and stops them on exit."""
-    env = {**base_env(), "FULLON_EMBEDDED": "always"}
-    srv = start_server(tmp_path, env)
-    status, body = _get(srv.url + "/health")
-    assert status == 200 and body["checks"]["postgres"]["ok"] and body["checks"]["redis"]["ok"]
-    assert stop_server(srv) == 0
-    log = srv.log.read_text()
-    assert "started embedded Postgres and Redis" in log
-    assert (tmp_path / "embedded" / "pgdata" / "PG_VERSION").exists()
+    import shutil
+    import uuid
+
+    from fullon_gateway.embedded import shared_temp_dir
+
+    state = shared_temp_dir(f"fgw-e2e-embedded-{uuid.uuid4().hex[:8]}")
+    try:
+        env = {**base_env(), "FULLON_EMBEDDED": "always"}
+        srv = start_server(state, env)
+        status, body = _get(srv.url + "/health")
+        assert status == 200 and body["checks"]["postgres"]["ok"]
+        assert body["checks"]["redis"]["ok"]
+        assert stop_server(srv) == 0
+        log = srv.log.read_text()
+        assert "started embedded Postgres and Redis" in log
+        assert (state / "embedded" / "pgdata" / "PG_VERSION").exists()
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
 
 
 def test_production_without_secret_is_refused(tmp_path):
