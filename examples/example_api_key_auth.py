@@ -7,17 +7,17 @@ Exits non-zero as soon as a step does not behave as documented in API.md section
 
 from __future__ import annotations
 
+import argparse
+
 import aiohttp
-from _client import base_parser, call, check, login, run
-
-args = base_parser(__doc__ or "").parse_args()
+from _client import base_parser, bearer, call, check, login, run
 
 
-async def main() -> None:
+async def main(args: argparse.Namespace) -> None:
     url = args.url.rstrip("/")
     async with aiohttp.ClientSession() as session:
         tokens = await login(session, url, args.email, args.password)
-        auth = {"Authorization": f"Bearer {tokens['access_token']}"}
+        auth = bearer(tokens["access_token"])
 
         status, created = await call(session, "POST", f"{url}/api/v1/orm/api_keys/me",
                                      headers=auth, json={"name": "example", "scopes": ["read"]})
@@ -51,7 +51,7 @@ async def main() -> None:
         check(status == 204, "delete the key")
         status, listed = await call(session, "GET", f"{url}/api/v1/orm/api_keys/me", headers=auth)
         check(all(k["id"] != key_id for k in listed["items"]), "the deleted key is gone", listed)
-    print("all steps passed")
 
 
-run(main)
+if __name__ == "__main__":
+    run(main, base_parser(__doc__ or "").parse_args())

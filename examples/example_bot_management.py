@@ -9,44 +9,13 @@ Exits non-zero (with the failing step) when anything does not behave as document
 from __future__ import annotations
 
 import argparse
-import asyncio
-import sys
 import time
-from typing import Any
 
-import aiohttp
-
-ORM = "/api/v1/orm"
+from _client import ORM, StepFailed, base_parser, logged_in_api, run
 
 
-class StepFailed(Exception):
-    pass
-
-
-class Api:
-    def __init__(self, session: aiohttp.ClientSession, url: str) -> None:
-        self.session = session
-        self.url = url.rstrip("/")
-        self.headers: dict[str, str] = {}
-
-    async def call(self, method: str, path: str, expect: int = 200, **kw: Any) -> Any:
-        async with self.session.request(method, self.url + path, headers=self.headers,
-                                        **kw) as resp:
-            body = await resp.json() if resp.content_type == "application/json" else None
-            if resp.status != expect:
-                raise StepFailed(f"{method} {path}: expected {expect}, got {resp.status} {body}")
-            return body
-
-    async def login(self, email: str, password: str) -> None:
-        body = await self.call("POST", "/api/v1/auth/login",
-                               json={"email": email, "password": password})
-        self.headers = {"Authorization": f"Bearer {body['access_token']}"}
-
-
-async def run(args: argparse.Namespace) -> None:
-    async with aiohttp.ClientSession() as session:
-        api = Api(session, args.url)
-        await api.login(args.email, args.password)
+async def main(args: argparse.Namespace) -> None:
+    async with logged_in_api(args.url, args.email, args.password) as api:
         me = await api.call("GET", f"{ORM}/users/me")
         print(f"logged in as {me['email']} (user {me['user_id']}, {me['role']})")
 
@@ -99,21 +68,11 @@ async def run(args: argparse.Namespace) -> None:
         print("bot and exchange account deleted")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--url", default="http://127.0.0.1:8000")
-    parser.add_argument("--email", required=True)
-    parser.add_argument("--password", required=True)
+def parse() -> argparse.Namespace:
+    parser = base_parser(__doc__.splitlines()[0], email=None, password=None)
     parser.add_argument("--exchange", default="kraken", help="catalog exchange to use")
-    args = parser.parse_args()
-    try:
-        asyncio.run(run(args))
-    except (StepFailed, aiohttp.ClientError, OSError) as exc:
-        print(f"FAILED: {exc}", file=sys.stderr)
-        return 1
-    print("OK")
-    return 0
+    return parser.parse_args()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main, parse())

@@ -16,24 +16,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 import uuid
 from typing import Any
 
 import aiohttp
+from _client import base_parser, check, login, run, ws_url
 
 STREAMS = ("tickers", "orders", "trades", "accounts", "bots", "ohlcv", "process")
-
-
-class StepFailed(Exception):
-    pass
-
-
-def check(ok: bool, what: str, detail: Any = "") -> None:
-    if not ok:
-        print(f"FAIL  {what} {detail}", file=sys.stderr)
-        raise StepFailed(what)
-    print(f"ok    {what}")
 
 
 def subscribe_params(stream: str, exchange: str, symbol: str) -> dict[str, Any]:
@@ -48,10 +37,6 @@ def subscribe_params(stream: str, exchange: str, symbol: str) -> dict[str, Any]:
         "bots": {"stream": "bots"},
         "process": {"stream": "process"},
     }[stream]
-
-
-def ws_url(base: str, path: str) -> str:
-    return base.replace("http://", "ws://", 1).replace("https://", "wss://", 1) + path
 
 
 async def show_auth_failure(session: aiohttp.ClientSession, base: str) -> None:
@@ -98,23 +83,11 @@ async def watch(session: aiohttp.ClientSession, base: str, token: str, streams: 
     return live
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--url", default="http://127.0.0.1:8000", help="gateway base URL")
-    parser.add_argument("--email", default="demo@example.com")
-    parser.add_argument("--password", default="demo-password")
-    parser.add_argument("--stream", choices=[*STREAMS, "all"], default="tickers")
-    parser.add_argument("--duration", type=float, default=5.0)
-    parser.add_argument("--exchange", default="kraken")
-    parser.add_argument("--symbol", default="BTC/USD")
-    args = parser.parse_args()
+async def main(args: argparse.Namespace) -> None:
     base = args.url.rstrip("/")
     async with aiohttp.ClientSession() as session:
         await show_auth_failure(session, base)
-        async with session.post(f"{base}/api/v1/auth/login",
-                                json={"email": args.email, "password": args.password}) as resp:
-            body = await resp.json()
-        check(resp.status == 200, "log in for a JWT", body)
+        body = await login(session, base, args.email, args.password, what="log in for a JWT")
         streams = list(STREAMS) if args.stream == "all" else [args.stream]
         if args.stream == "all" and body["user"]["role"] != "admin":
             streams.remove("process")  # admin only
@@ -122,14 +95,17 @@ async def main() -> None:
                            args.exchange, args.symbol)
         for stream, count in live.items():
             check(count > 0, f"{stream} delivered {count} live updates")
-    print("all steps passed")
+
+
+def parse() -> argparse.Namespace:
+    parser = base_parser(__doc__.splitlines()[0], email="demo@example.com",
+                         password="demo-password")
+    parser.add_argument("--stream", choices=[*STREAMS, "all"], default="tickers")
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--exchange", default="kraken")
+    parser.add_argument("--symbol", default="BTC/USD")
+    return parser.parse_args()
 
 
 if __name__ == "__main__":
-    try:
-        asyncio.run(main())
-    except StepFailed:
-        sys.exit(1)
-    except aiohttp.ClientError as exc:
-        print(f"FAIL  cannot talk to the gateway: {exc!r}", file=sys.stderr)
-        sys.exit(2)
+    run(main, parse())

@@ -7,19 +7,19 @@ Exits non-zero as soon as a step does not behave as documented in API.md section
 
 from __future__ import annotations
 
+import argparse
+
 import aiohttp
-from _client import base_parser, call, check, login, run
-
-args = base_parser(__doc__ or "").parse_args()
+from _client import base_parser, bearer, call, check, login, run
 
 
-async def main() -> None:
+async def main(args: argparse.Namespace) -> None:
     url = args.url.rstrip("/")
     async with aiohttp.ClientSession() as session:
         tokens = await login(session, url, args.email, args.password)
         check(tokens.get("token_type") == "bearer" and tokens.get("refresh_token"),
               "login returns a bearer token pair", tokens.keys())
-        auth = {"Authorization": f"Bearer {tokens['access_token']}"}
+        auth = bearer(tokens["access_token"])
 
         status, me = await call(session, "GET", f"{url}/api/v1/auth/verify", headers=auth)
         check(status == 200 and me["email"].lower() == args.email.lower(),
@@ -33,7 +33,7 @@ async def main() -> None:
                                  json={"refresh_token": tokens["refresh_token"]})
         check(status == 200 and new["refresh_token"] != tokens["refresh_token"],
               "refresh returns a new pair", new)
-        auth = {"Authorization": f"Bearer {new['access_token']}"}
+        auth = bearer(new["access_token"])
 
         status, body = await call(session, "POST", f"{url}/api/v1/auth/refresh",
                                   json={"refresh_token": tokens["refresh_token"]})
@@ -43,7 +43,7 @@ async def main() -> None:
         check(status == 401, "reusing a retired refresh token revoked the whole session", body)
 
         tokens = await login(session, url, args.email, args.password)
-        auth = {"Authorization": f"Bearer {tokens['access_token']}"}
+        auth = bearer(tokens["access_token"])
         status, body = await call(session, "POST", f"{url}/api/v1/auth/logout", headers=auth)
         check(status == 200, "logout", body)
         status, body = await call(session, "GET", f"{url}/api/v1/auth/verify", headers=auth)
@@ -51,7 +51,7 @@ async def main() -> None:
         status, body = await call(session, "POST", f"{url}/api/v1/auth/refresh",
                                   json={"refresh_token": tokens["refresh_token"]})
         check(status == 401, "after logout the refresh token is refused", body)
-    print("all steps passed")
 
 
-run(main)
+if __name__ == "__main__":
+    run(main, base_parser(__doc__ or "").parse_args())

@@ -15,34 +15,14 @@ Steps (each printed; the script exits 1 at the first one that does not hold):
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime as dt
-import sys
 import uuid
 from collections import defaultdict
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
-
-
-class StepFailed(Exception):
-    pass
-
-
-def check(condition: bool, what: str, detail: Any = "") -> None:
-    if not condition:
-        print(f"FAIL  {what} {detail}", file=sys.stderr)
-        raise StepFailed(what)
-    print(f"ok    {what}")
-
-
-async def call(session: aiohttp.ClientSession, method: str, url: str,
-               **kw: Any) -> tuple[int, Any]:
-    async with session.request(method, url, **kw) as resp:
-        body = await resp.json() if resp.content_type == "application/json" else await resp.text()
-        return resp.status, body
-
+from _client import base_parser, bearer, call, check, login, run
 
 START = dt.datetime(2024, 1, 1, 22, 50, tzinfo=dt.UTC)  # the batch crosses midnight
 
@@ -90,10 +70,9 @@ async def main(args: argparse.Namespace) -> None:
             headers = {"X-API-Key": args.api_key}
             print("ok    using the API key given")
         else:
-            status, body = await call(session, "POST", f"{url}/auth/login",
-                                      json={"email": args.email, "password": args.password})
-            check(status == 200, "log in", body)
-            headers = {"Authorization": f"Bearer {body['access_token']}"}
+            tokens = await login(session, args.url.rstrip("/"), args.email, args.password,
+                                 what="log in")
+            headers = bearer(tokens["access_token"])
 
         exchange = "example"
         symbol = f"EX{uuid.uuid4().hex[:8].upper()}/USD:EX"  # fresh every run
@@ -122,24 +101,14 @@ async def main(args: argparse.Namespace) -> None:
                     "end_time": "2024-01-02T23:59:59Z", "limit": "10"})
         check(status == 200 and same(body.get("ohlcv", []), expected_candles(trades, 3600)),
               "timeseries (fullon client shape) agrees", body)
-    print("all steps passed")
 
 
 def parse() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--url", default="http://127.0.0.1:8000", help="gateway base URL")
-    parser.add_argument("--email", default="admin@example.com")
-    parser.add_argument("--password", default="change-me-now")
+    parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--api-key", help="an API key with scopes ingest and read "
                         "(instead of logging in)")
     return parser.parse_args()
 
 
 if __name__ == "__main__":
-    try:
-        asyncio.run(main(parse()))
-    except StepFailed:
-        sys.exit(1)
-    except aiohttp.ClientError as exc:
-        print(f"FAIL  cannot talk to the gateway: {exc!r}", file=sys.stderr)
-        sys.exit(2)
+    run(main, parse())

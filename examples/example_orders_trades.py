@@ -9,51 +9,15 @@ Exits non-zero (with the failing step) when anything does not behave as document
 from __future__ import annotations
 
 import argparse
-import asyncio
-import sys
 import time
-from typing import Any
 
-import aiohttp
-
-ORM = "/api/v1/orm"
+from _client import ORM, base_parser, logged_in_api, require, run
 
 
-class StepFailed(Exception):
-    pass
-
-
-class Api:
-    def __init__(self, session: aiohttp.ClientSession, url: str) -> None:
-        self.session = session
-        self.url = url.rstrip("/")
-        self.headers: dict[str, str] = {}
-
-    async def call(self, method: str, path: str, expect: int = 200, **kw: Any) -> Any:
-        async with self.session.request(method, self.url + path, headers=self.headers,
-                                        **kw) as resp:
-            body = await resp.json() if resp.content_type == "application/json" else None
-            if resp.status != expect:
-                raise StepFailed(f"{method} {path}: expected {expect}, got {resp.status} {body}")
-            return body
-
-    async def login(self, email: str, password: str) -> None:
-        body = await self.call("POST", "/api/v1/auth/login",
-                               json={"email": email, "password": password})
-        self.headers = {"Authorization": f"Bearer {body['access_token']}"}
-
-
-def check(condition: bool, what: str) -> None:
-    if not condition:
-        raise StepFailed(what)
-
-
-async def run(args: argparse.Namespace) -> None:
-    async with aiohttp.ClientSession() as session:
-        api = Api(session, args.url)
-        await api.login(args.email, args.password)
+async def main(args: argparse.Namespace) -> None:
+    async with logged_in_api(args.url, args.email, args.password) as api:
         catalog = (await api.call("GET", f"{ORM}/exchanges/catalog"))["items"]
-        check(bool(catalog), "the exchange catalog is empty; an admin must add exchanges")
+        require(bool(catalog), "the exchange catalog is empty; an admin must add exchanges")
         suffix = str(int(time.time() * 1000))
         account = await api.call("POST", f"{ORM}/exchanges/user-exchanges", 201, json={
             "cat_ex_id": catalog[0]["cat_ex_id"], "name": f"orders-{suffix}", "test": True})
@@ -81,9 +45,9 @@ async def run(args: argparse.Namespace) -> None:
             "ex_id": ex_id, "bot_id": bot_id, "symbol": args.symbol, "side": "sell",
             "volume": 2, "price": 110, "fee": 0.22, "roi": 19.58})
         trades = await api.call("GET", f"{ORM}/trades", params={"bot_id": bot_id})
-        check(len(trades["items"]) == 2, f"expected 2 trades for the bot, got {trades}")
+        require(len(trades["items"]) == 2, f"expected 2 trades for the bot, got {trades}")
         stats = await api.call("GET", f"{ORM}/trades/stats", params={"bot_id": bot_id})
-        check(stats["trades"] == 2 and abs(stats["pnl"] - 19.58) < 1e-9, f"stats: {stats}")
+        require(stats["trades"] == 2 and abs(stats["pnl"] - 19.58) < 1e-9, f"stats: {stats}")
         print(f"bot stats: {stats['trades']} trades, pnl {stats['pnl']}, "
               f"win rate {stats['win_rate']}")
         perf = await api.call("GET", f"{ORM}/trades/performance",
@@ -94,42 +58,32 @@ async def run(args: argparse.Namespace) -> None:
             "ex_id": ex_id, "bot_id": bot_id, "symbol": args.symbol, "side": "sell",
             "order_type": "market", "volume": 1})
         open_orders = await api.call("GET", f"{ORM}/orders/open", params={"bot_id": bot_id})
-        check([o["order_id"] for o in open_orders["items"]] == [pending["order_id"]],
-              f"open orders: {open_orders}")
+        require([o["order_id"] for o in open_orders["items"]] == [pending["order_id"]],
+                f"open orders: {open_orders}")
         blocked = await api.call("DELETE", f"{ORM}/bots/{bot_id}", 409)
         print(f"delete refused while an order is open: {blocked['detail']}")
         await api.call("PATCH", f"{ORM}/orders/{pending['order_id']}/status",
                        json={"status": "Cancelled", "reason": "example done"})
         filled = await api.call("GET", f"{ORM}/orders",
                                 params={"bot_id": bot_id, "status": "Filled"})
-        check([o["order_id"] for o in filled["items"]] == [oid], f"filled filter: {filled}")
+        require([o["order_id"] for o in filled["items"]] == [oid], f"filled filter: {filled}")
 
         dash = await api.call("GET", f"{ORM}/views/bot-dashboard", params={"bot_id": bot_id})
         row = dash["items"][0]
         print(f"dashboard: orders {row['orders']}, open {row['open_orders']}, "
               f"trades {row['trades']}, pnl {row['pnl']}")
-        check(row["orders"] == 2 and row["open_orders"] == 0, f"dashboard row: {row}")
+        require(row["orders"] == 2 and row["open_orders"] == 0, f"dashboard row: {row}")
         overview = await api.call("GET", f"{ORM}/views/trading-overview")
         print(f"overview symbols: {[s['symbol'] for s in overview['by_symbol']]}")
         await api.call("DELETE", f"{ORM}/bots/{bot_id}", 204)
         print("bot deleted; its orders and trades stay in the history")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--url", default="http://127.0.0.1:8000")
-    parser.add_argument("--email", required=True)
-    parser.add_argument("--password", required=True)
+def parse() -> argparse.Namespace:
+    parser = base_parser(__doc__.splitlines()[0], email=None, password=None)
     parser.add_argument("--symbol", default="BTC/USD")
-    args = parser.parse_args()
-    try:
-        asyncio.run(run(args))
-    except (StepFailed, aiohttp.ClientError, OSError) as exc:
-        print(f"FAILED: {exc}", file=sys.stderr)
-        return 1
-    print("OK")
-    return 0
+    return parser.parse_args()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main, parse())

@@ -15,21 +15,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 from typing import Any
 
 import aiohttp
-
-
-class StepFailed(Exception):
-    pass
-
-
-def check(ok: bool, what: str, detail: Any = "") -> None:
-    if not ok:
-        print(f"FAIL  {what} {detail}", file=sys.stderr)
-        raise StepFailed(what)
-    print(f"ok    {what}")
+from _client import StepFailed, base_parser, check, login, run, ws_url
 
 
 def params_for(stream: str, exchange: str, symbol: str) -> dict[str, Any]:
@@ -47,26 +36,13 @@ async def frames(ws: aiohttp.ClientWebSocketResponse, wait: float) -> Any:
     return json.loads(msg.data)
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--url", default="http://127.0.0.1:8000")
-    parser.add_argument("--email", default="demo@example.com")
-    parser.add_argument("--password", default="demo-password")
-    parser.add_argument("--stream", default="trades",
-                        choices=["tickers", "trades", "orders", "accounts", "bots"])
-    parser.add_argument("--exchange", default="kraken")
-    parser.add_argument("--symbol", default="BTC/USD")
-    parser.add_argument("--pause", type=float, default=2.0, help="seconds disconnected")
-    args = parser.parse_args()
+async def main(args: argparse.Namespace) -> None:
     base = args.url.rstrip("/")
-    ws_base = base.replace("http", "ws", 1) + "/api/v1/cache/ws"
+    ws_base = ws_url(base, "/api/v1/cache/ws")
     params = params_for(args.stream, args.exchange, args.symbol)
     async with aiohttp.ClientSession() as session:
-        async with session.post(f"{base}/api/v1/auth/login",
-                                json={"email": args.email, "password": args.password}) as resp:
-            body = await resp.json()
-        check(resp.status == 200, "log in", body)
-        token = body["access_token"]
+        token = (await login(session, base, args.email, args.password,
+                             what="log in"))["access_token"]
 
         async with session.ws_connect(ws_base, params={"token": token}) as ws:
             await ws.send_json({"action": "subscribe", "request_id": "1", "params": params})
@@ -89,7 +65,6 @@ async def main() -> None:
             if not recovered:
                 snap = await frames(ws, 10)
                 check(snap.get("snapshot") is True, "gap too old: fresh snapshot instead")
-                print("all steps passed")
                 return
             seqs = []
             while True:
@@ -100,14 +75,18 @@ async def main() -> None:
             check(len(seqs) > 1, f"replayed {len(seqs) - 1} missed updates (recovered: true)")
             check(all(s > last for s in seqs), "every replayed seq is after the last one seen")
             check(seqs == sorted(set(seqs)), "no gap reordering and no duplicate")
-    print("all steps passed")
+
+
+def parse() -> argparse.Namespace:
+    parser = base_parser(__doc__.splitlines()[0], email="demo@example.com",
+                         password="demo-password")
+    parser.add_argument("--stream", default="trades",
+                        choices=["tickers", "trades", "orders", "accounts", "bots"])
+    parser.add_argument("--exchange", default="kraken")
+    parser.add_argument("--symbol", default="BTC/USD")
+    parser.add_argument("--pause", type=float, default=2.0, help="seconds disconnected")
+    return parser.parse_args()
 
 
 if __name__ == "__main__":
-    try:
-        asyncio.run(main())
-    except StepFailed:
-        sys.exit(1)
-    except aiohttp.ClientError as exc:
-        print(f"FAIL  cannot talk to the gateway: {exc!r}", file=sys.stderr)
-        sys.exit(2)
+    run(main, parse())
