@@ -12,10 +12,10 @@ Both stop when the gateway exits. docs/operations.md records why these two.
 from __future__ import annotations
 
 import atexit
-import hashlib
-import os
 import contextlib
+import hashlib
 import logging
+import os
 import socket
 import subprocess
 import tempfile

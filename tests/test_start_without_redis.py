@@ -26,16 +26,17 @@ async def test_starts_with_redis_down_and_recovers(app_client, make_settings, tm
     redis_server.start()
     try:
         async with asyncio.timeout(30):
-            while (await client.get("/health")).status != 200:
-                await asyncio.sleep(0.1)  # noqa: ASYNC110 - polling a server-side recovery
+            # Polls the server's recovery: there is no event to wait on from outside.
+            while (await client.get("/health")).status != 200:  # noqa: ASYNC110
+                await asyncio.sleep(0.1)
         from fullon_gateway.keys import SETTINGS
 
         channel = client.app[SETTINGS].redis_prefix + AUTH_CHANNEL
         probe = aioredis.Redis.from_url(redis_server.url)
         try:
             async with asyncio.timeout(30):
-                while (await probe.pubsub_numsub(channel))[0][1] != 1:
-                    await asyncio.sleep(0.05)  # noqa: ASYNC110 - polling Redis state
+                while (await probe.pubsub_numsub(channel))[0][1] != 1:  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
         finally:
             await probe.aclose()
     finally:
