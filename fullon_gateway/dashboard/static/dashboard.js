@@ -78,6 +78,13 @@ function watch(exchange) {
   };
 }
 
+// Epoch milliseconds or ISO text -> "HH:MM:SS.mmm" UTC.
+function clock(value) {
+  if (value === undefined || value === null) return "";
+  const date = new Date(typeof value === "number" ? value : String(value));
+  return isNaN(date) ? String(value) : date.toISOString().slice(11, 23) + "Z";
+}
+
 function render(result, seq) {
   const ticks = Array.isArray(result.tickers) ? result.tickers : [result.ticker || result];
   for (const t of ticks) {
@@ -89,7 +96,7 @@ function render(result, seq) {
       state.rows.set(t.symbol, tr);
       $("#tickers tbody").appendChild(tr);
     }
-    const cells = [t.symbol, t.price, t.bid, t.ask, t.volume, t.time || t.timestamp, seq];
+    const cells = [t.symbol, t.price, t.bid, t.ask, t.volume, clock(t.time || t.timestamp), seq];
     cells.forEach((v, i) => { tr.children[i].textContent = v === undefined || v === null ? "" : String(v); });
     tr.className = "flash";
     setTimeout(() => { tr.className = ""; }, 300);
