@@ -104,7 +104,8 @@ async def _auth_and_hub(app: web.Application) -> AsyncIterator[None]:
 
 def _close_revoked_sockets(app: web.Application) -> None:
     """Revocations (from any process) close the sockets that used the credential."""
-    reasons = {"session": "session revoked", "user": "user disabled", "api_key": "key revoked"}
+    reasons = {"session": "session revoked", "user": "user disabled",
+               "user_role": "role changed", "api_key": "key revoked"}
 
     def on_revocation(kind: str, ident: object) -> None:
         for sock in app[SOCKETS].affected_by(kind, ident):

@@ -46,6 +46,10 @@ from fullon_gateway.store import users as users_db
 log = logging.getLogger(__name__)
 
 AUTH_CHANNEL = "gateway:auth"
+# What happened to a user, for announce(): "user" = disabled or deleted (their sockets
+# close), "user_role" = demoted (sockets close so they reconnect with today's rights),
+# "user_changed" = anything else (name, promotion): only the cached entry is dropped.
+USER_KINDS = ("user", "user_role", "user_changed")
 CACHE_MAX = 100_000  # entries per identity cache (sessions, api keys) before it is reset
 RevocationListener = Callable[[str, Any], None]
 
@@ -128,7 +132,7 @@ class AuthService:
         try:
             msg = jsonutil.loads(data)
             kind, ident = msg["kind"], msg["id"]
-            if kind == "user":
+            if kind in USER_KINDS:
                 ident = int(ident)
             elif kind == "session":
                 ident = uuid.UUID(ident)
@@ -142,7 +146,7 @@ class AuthService:
         self._apply(kind, ident)
 
     def _apply(self, kind: str, ident: Any) -> None:
-        if kind == "user":
+        if kind in USER_KINDS:
             self._users.pop(ident, None)
         elif kind == "session":
             entry = self._sessions.get(ident)

@@ -77,7 +77,8 @@ class UsersHandler:
         row = await user_admin.update_user(request.app[DB], caller.user_id, data)
         if row is None:
             raise not_found("user")
-        await request.app[AUTH].announce("user", caller.user_id)  # cached name is stale
+        # The cached name is stale; access did not change, so sockets stay open.
+        await request.app[AUTH].announce("user_changed", caller.user_id)
         return json_response(_user.dump(row))
 
     @requires("admin")
@@ -135,7 +136,13 @@ class UsersHandler:
         row = await user_admin.update_user(request.app[DB], user_id, data)
         if row is None:
             raise not_found("user")
-        await request.app[AUTH].announce("user", user_id)
+        if data.get("is_active") is False:
+            kind = "user"  # disabled: everything of theirs stops now
+        elif data.get("role") == "user":
+            kind = "user_role"  # possibly demoted: reconnect with today's rights
+        else:
+            kind = "user_changed"
+        await request.app[AUTH].announce(kind, user_id)
         return json_response(_user.dump(row))
 
     @requires("admin")

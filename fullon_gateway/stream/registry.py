@@ -38,7 +38,7 @@ class SocketRegistry:
         match kind:
             case "session":
                 return [s for s in self if s.session_id == ident]
-            case "user":
+            case "user" | "user_role":
                 return [s for s in self if s.user_id == ident]
             case "api_key":
                 return [s for s in self if s.api_key_id == ident]
