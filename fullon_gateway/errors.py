@@ -152,6 +152,13 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
         # Client text Postgres cannot store (a NUL character) is bad input, not a bug.
         bad_text = Invalid("text must not contain NUL characters", code="invalid_text")
         return _render(bad_text.status, bad_text.body(), {})
+    except asyncpg.exceptions.DataError as exc:
+        # A value the column type cannot hold (an id past 2**31 from a forged cursor,
+        # say): the client's input, so a 422, not a 500 with a logged traceback.
+        log.info("rejected a value Postgres cannot store on %s %s: %s",
+                 request.method, request.path, type(exc).__name__)
+        bad_value = Invalid("a value is out of range or of the wrong form", code="invalid_value")
+        return _render(bad_value.status, bad_value.body(), {})
     except (
         TimeoutError,
         OSError,

@@ -91,3 +91,32 @@ async def test_no_duplicates_or_holes_under_concurrent_inserts(client, make_acco
     assert set(before) <= set(seen), "an order that existed was skipped"
     assert seen == sorted(seen, reverse=True)
     assert inserted, "the writer never ran"
+
+
+async def test_forged_cursor_past_the_id_range_is_422(client, make_account):
+    """A cursor forged to hold an id the column cannot store (past 2**31) is refused with
+    a 422, not a server error."""
+    import base64
+    import json
+
+    acct = await make_account()
+    raw = json.dumps({"s": "bots", "k": 2**40}).encode()
+    cursor = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    resp = await client.get(f"/api/v1/orm/bots?cursor={cursor}", headers=acct.headers)
+    assert resp.status == 422, await resp.text()
+    assert (await resp.json())["code"] == "invalid_value"
+
+
+async def test_big_order_ids_are_addressable(client, make_account):
+    """Orders have 64-bit ids: an order whose id is past 2**31 can be fetched."""
+    from fullon_gateway.keys import DB
+    from tests.orm_support import make_exchange, make_order, seed_catalog
+
+    admin = await make_account(role="admin")
+    cat = await seed_catalog(client, admin)
+    ex = await make_exchange(client, admin, cat["kraken"]["cat_ex_id"])
+    await client.app[DB].execute("ALTER SEQUENCE orders_order_id_seq RESTART WITH 3000000000")
+    order = await make_order(client, admin, ex["ex_id"])
+    assert order["order_id"] >= 3_000_000_000
+    resp = await client.get(f"/api/v1/orm/orders/{order['order_id']}", headers=admin.headers)
+    assert resp.status == 200, await resp.text()

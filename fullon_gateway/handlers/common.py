@@ -29,13 +29,14 @@ async def load_json(request: web.Request, schema: Schema) -> Any:
     return schema.load(data)
 
 
-def path_int(request: web.Request, name: str) -> int:
-    """An integer path parameter; anything else is a 404 (no such object)."""
+def path_int(request: web.Request, name: str, bits: int = 32) -> int:
+    """A positive integer path parameter that fits the id column (``bits``: 32 for
+    serial, 64 for bigserial); anything else is a 404 (no such object)."""
     raw = request.match_info[name]
     try:
         value = int(raw)
     except ValueError:
         raise NotFound(f"no such {name}: {raw!r}") from None
-    if not 0 < value < 2**31:
+    if not 0 < value < 2 ** (bits - 1):
         raise NotFound(f"no such {name}: {raw!r}")
     return value

@@ -108,7 +108,7 @@ class OrdersHandler:
     @doc(response=OrderOut)
     async def get_order(self, request: web.Request) -> web.Response:
         """One order."""
-        row = await orders_db.by_id(request.app[DB], path_int(request, "order_id"))
+        row = await orders_db.by_id(request.app[DB], path_int(request, "order_id", bits=64))
         return json_response(_order.dump(check_owner(row, caller_of(request), "order")))
 
     @doc(body=OrderStatusSchema, response=OrderOut)
@@ -121,7 +121,7 @@ class OrdersHandler:
         data = await load_json(request, _order_status)
         db = request.app[DB]
         order = check_owner(
-            await orders_db.by_id(db, path_int(request, "order_id")), caller_of(request), "order"
+            await orders_db.by_id(db, path_int(request, "order_id", bits=64)), caller_of(request), "order"
         )
         if data["filled"] is not None and data["filled"] > order["volume"]:
             raise Invalid(
@@ -172,7 +172,7 @@ class OrdersHandler:
     @doc(response=TradeOut)
     async def get_trade(self, request: web.Request) -> web.Response:
         """One trade."""
-        row = await trades_db.by_id(request.app[DB], path_int(request, "trade_id"))
+        row = await trades_db.by_id(request.app[DB], path_int(request, "trade_id", bits=64))
         return json_response(_trade.dump(check_owner(row, caller_of(request), "trade")))
 
     @doc(query=TradeStatsQuery, response=TradeStatsOut)
