@@ -120,9 +120,8 @@ class OrdersHandler:
         """
         data = await load_json(request, _order_status)
         db = request.app[DB]
-        order = check_owner(
-            await orders_db.by_id(db, path_int(request, "order_id", bits=64)), caller_of(request), "order"
-        )
+        order_id = path_int(request, "order_id", bits=64)
+        order = check_owner(await orders_db.by_id(db, order_id), caller_of(request), "order")
         if data["filled"] is not None and data["filled"] > order["volume"]:
             raise Invalid(
                 "filled cannot exceed the order's volume",
