@@ -343,3 +343,27 @@ async def test_key_list_is_paginated(client, make_account):
     assert seen == made
     bad = await client.get("/api/v1/orm/api_keys/me?cursor=%21%21", headers=acct.headers)
     assert bad.status == 422
+
+
+async def test_made_up_keys_cost_no_query_and_keep_real_keys_cached(client, make_account):
+    """Keys that are not of the issued shape are refused before any lookup; well-formed
+    unknown keys are looked up once and remembered in their own cache, so a flood of
+    them neither reaches Postgres again nor pushes a real key out of its cache."""
+    from fullon_gateway.keys import AUTH
+
+    acct = await make_account()
+    created = await _create(client, acct.headers)
+    real = {"X-API-Key": created["key"]}
+    assert (await client.get("/api/v1/auth/verify", headers=real)).status == 200
+    auth = client.app[AUTH]
+    for bad in ("fullon_ak_short", "fullon_ak_" + "!" * 43, "fullon_ak_" + "a" * 44):
+        resp = await client.get("/api/v1/auth/verify", headers={"X-API-Key": bad})
+        assert resp.status == 401
+    assert auth._unknown_keys == {}, "malformed keys must not be looked up or cached"
+    fake = "fullon_ak_" + "b" * 43
+    for _ in range(3):
+        resp = await client.get("/api/v1/auth/verify", headers={"X-API-Key": fake})
+        assert resp.status == 401
+    assert len(auth._unknown_keys) == 1
+    assert len(auth._keys) == 1, "the real key stays cached beside the misses"
+    assert (await client.get("/api/v1/auth/verify", headers=real)).status == 200

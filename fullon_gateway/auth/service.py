@@ -30,6 +30,7 @@ from fullon_gateway.auth.passwords import Passwords
 from fullon_gateway.auth.throttle import LoginThrottle
 from fullon_gateway.auth.tokens import (
     API_KEY_PREFIX,
+    API_KEY_SHAPE,
     TokenCodec,
     TokenError,
     looks_like_jwt,
@@ -51,6 +52,7 @@ AUTH_CHANNEL = "gateway:auth"
 # "user_changed" = anything else (name, promotion): only the cached entry is dropped.
 USER_KINDS = ("user", "user_role", "user_changed")
 CACHE_MAX = 100_000  # entries per identity cache (sessions, api keys) before it is reset
+UNKNOWN_KEYS_MAX = 10_000
 RevocationListener = Callable[[str, Any], None]
 
 
@@ -109,7 +111,8 @@ class AuthService:
         self._ttl = settings.auth_cache_ttl
         self._users: dict[int, _UserEntry] = {}
         self._sessions: dict[uuid.UUID, _SessionEntry] = {}
-        self._keys: dict[bytes, _KeyEntry | None] = {}
+        self._keys: dict[bytes, _KeyEntry] = {}
+        self._unknown_keys: dict[bytes, float] = {}  # hash -> when the lookup missed
         self._key_used: dict[int, dt.datetime] = {}
         self._revocation_listeners: list[RevocationListener] = []
 
@@ -167,6 +170,7 @@ class AuthService:
         self._users.clear()
         self._sessions.clear()
         self._keys.clear()
+        self._unknown_keys.clear()
 
     async def on_hub_reconnect(self) -> None:
         self.clear_caches()
@@ -205,19 +209,27 @@ class AuthService:
         return entry
 
     async def _key(self, key_hash: bytes) -> _KeyEntry | None:
-        if key_hash in self._keys:
-            cached = self._keys[key_hash]
-            if cached is None or time.monotonic() - cached.loaded < self._ttl:
-                return cached
+        cached = self._keys.get(key_hash)
+        if cached is not None and time.monotonic() - cached.loaded < self._ttl:
+            return cached
+        missed_at = self._unknown_keys.get(key_hash)
+        if missed_at is not None and time.monotonic() - missed_at < self._ttl:
+            return None
         row = await keys_db.by_hash(self.db, key_hash)
-        entry = None
-        if row is not None:
-            entry = _KeyEntry(
-                row["key_id"], row["user_id"], frozenset(row["scopes"]), row["is_active"],
-                row["expires_at"], time.monotonic(),
-            )
-        if len(self._keys) >= CACHE_MAX:  # unknown-key floods must not grow memory forever
+        if row is None:
+            # Misses live in their own bounded cache, so a flood of made-up keys can
+            # neither grow memory nor push real keys out of theirs.
+            if len(self._unknown_keys) >= UNKNOWN_KEYS_MAX:
+                self._unknown_keys.clear()
+            self._unknown_keys[key_hash] = time.monotonic()
+            return None
+        entry = _KeyEntry(
+            row["key_id"], row["user_id"], frozenset(row["scopes"]), row["is_active"],
+            row["expires_at"], time.monotonic(),
+        )
+        if len(self._keys) >= CACHE_MAX:
             self._keys.clear()
+        self._unknown_keys.clear()
         self._keys[key_hash] = entry
         return entry
 
@@ -264,7 +276,8 @@ class AuthService:
         )
 
     async def authenticate_api_key(self, key: str) -> Caller:
-        if len(key) > 200:
+        if not API_KEY_SHAPE.fullmatch(key):
+            # Not a key we could have issued: no hashing, no cache entry, no query.
             raise AuthFailure("invalid token")
         entry = await self._key(sha256(key))
         if entry is None or not entry.is_active:

@@ -7,6 +7,7 @@ Access tokens are checked for algorithm (only the configured HMAC one: this refu
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import time
 import uuid
@@ -112,6 +113,10 @@ def new_refresh_token() -> str:
 
 def new_api_key() -> str:
     return API_KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+# What new_api_key() makes: the prefix and 32 random bytes in unpadded base64url.
+API_KEY_SHAPE = re.compile(re.escape(API_KEY_PREFIX) + r"[A-Za-z0-9_-]{43}")
 
 
 def sha256(value: str) -> bytes:
