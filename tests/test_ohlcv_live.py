@@ -31,3 +31,24 @@ async def test_ingested_trades_publish_live_1m_bars(client, make_account):
     assert bar["timestamp"] == 1767225600000
     assert (bar["open"], bar["high"], bar["low"], bar["close"], bar["vol"]) == (100, 105, 99, 99, 4)
     await ws.close()
+
+
+async def test_a_backfill_publishes_only_its_newest_bars(client, make_account):
+    """A load touching more minutes than LIVE_BARS_PER_LOAD puts only the newest ones on
+    the live stream: a subscriber's snapshot afterwards holds exactly those bars."""
+    from fullon_gateway.ohlcv.live import LIVE_BARS_PER_LOAD
+
+    admin = await make_account(role="admin")
+    minutes = LIVE_BARS_PER_LOAD + 40
+    trades = [{"trade_id": str(i), "timestamp": 1767225600000 + i * 60_000 + 1_000,
+               "price": 100 + i, "volume": 1, "side": "buy"} for i in range(minutes)]
+    resp = await client.post(f"/api/v1/ohlcv/trades/backx/{quote('ETH/USD', safe='')}",
+                             json={"trades": trades}, headers=admin.headers)
+    assert resp.status == 200, await resp.text()
+    ws = await connect(client, admin.token)
+    _ack, snap = await subscribe(ws, {"stream": "ohlcv", "exchange": "backx",
+                                      "symbol": "ETH/USD", "timeframe": "1m"})
+    stamps = [bar["timestamp"] for bar in snap["result"]["bars"]]
+    assert len(stamps) == LIVE_BARS_PER_LOAD
+    assert stamps[-1] == 1767225600000 + (minutes - 1) * 60_000
+    await ws.close()

@@ -157,14 +157,14 @@ class BotsHandler:
         db = request.app[DB]
         strategies = await str_db.for_bot(db, bot["bot_id"])
         feeds = await bots_db.feeds(db, bot["bot_id"])
-        accounts = [await ex_db.account_by_id(db, ex_id) for ex_id in bot["ex_ids"]]
+        accounts = await ex_db.accounts_by_ids(db, list(bot["ex_ids"]))
         return json_response(
             _details.dump(
                 {
                     **dict(bot),
                     "strategies": strategies,
                     "feeds": feeds,
-                    "exchanges": [a for a in accounts if a is not None],
+                    "exchanges": accounts,
                 }
             )
         )

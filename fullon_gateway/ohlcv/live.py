@@ -12,9 +12,15 @@ from fullon_gateway.ohlcv.loader import Bar
 from fullon_gateway.publish import Publisher
 
 
+# A load can touch thousands of minutes (a backfill); the live stream carries the
+# newest ones only. Subscribers get older bars from the REST candles endpoint.
+LIVE_BARS_PER_LOAD = 60
+
+
 def bars_to_stream(publisher: Publisher) -> object:
     async def on_bars(exchange: str, symbol: str, bars: list[Bar]) -> None:
-        for bar in bars:  # already in time order, so seq order matches bar order
+        # In time order, so seq order matches bar order.
+        for bar in bars[-LIVE_BARS_PER_LOAD:]:
             ts = bar["timestamp"]
             millis = int(ts.timestamp() * 1000) if hasattr(ts, "timestamp") else int(ts)
             await publisher.ohlcv(exchange, symbol, "1m", {**bar, "timestamp": millis})

@@ -75,6 +75,15 @@ async def account_by_id(conn: Any, ex_id: int) -> asyncpg.Record | None:
     return row
 
 
+async def accounts_by_ids(conn: Any, ex_ids: list[int]) -> list[asyncpg.Record]:
+    """Several accounts in one query, in ex_id order."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        f"SELECT {EX_COLUMNS} FROM {EX_FROM} WHERE e.ex_id = ANY($1::int[]) ORDER BY e.ex_id",
+        ex_ids,
+    )
+    return rows
+
+
 async def create_account(conn: Any, user_id: int, data: dict[str, Any]) -> asyncpg.Record:
     ex_id = await conn.fetchval(
         """INSERT INTO exchanges (user_id, cat_ex_id, name, test, active,
