@@ -11,7 +11,6 @@ from fullon_gateway.keys import OHLCV_LOADER, REDIS, SETTINGS
 from fullon_gateway.ohlcv.loader import Bar
 from fullon_gateway.publish import Publisher
 
-
 # A load can touch thousands of minutes (a backfill); the live stream carries the
 # newest ones only. Subscribers get older bars from the REST candles endpoint.
 LIVE_BARS_PER_LOAD = 60
