@@ -6,13 +6,13 @@ from typing import Any
 
 import asyncpg
 
+from fullon_gateway.store.orders import OPEN_STATUSES
 from fullon_gateway.store.query import Where
 
 COLUMNS = """b.bot_id, b.user_id, b.name, b.description, b.dry_run, b.active,
     array(SELECT be.ex_id FROM bot_exchanges be WHERE be.bot_id = b.bot_id ORDER BY be.ex_id)
         AS ex_ids,
     b.created_at, b.updated_at"""
-OPEN_STATUSES = ("New", "Open", "PartiallyFilled")
 
 
 async def list_bots(
@@ -80,7 +80,7 @@ async def update(
     async with conn.transaction():
         if data:
             w = Where()
-            sets = ", ".join(f"{col} = {w.arg(val)}" for col, val in data.items())
+            sets = w.assign(data)
             await conn.execute(
                 f"UPDATE bots SET {sets}, updated_at = now() WHERE bot_id = {w.arg(bot_id)}",
                 *w.args,

@@ -105,7 +105,7 @@ async def create_account(conn: Any, user_id: int, data: dict[str, Any]) -> async
 async def update_account(conn: Any, ex_id: int, changes: dict[str, Any]) -> asyncpg.Record | None:
     if changes:
         w = Where()
-        sets = ", ".join(f"{col} = {w.arg(val)}" for col, val in changes.items())
+        sets = w.assign(changes)
         await conn.execute(
             f"UPDATE exchanges SET {sets}, updated_at = now() WHERE ex_id = {w.arg(ex_id)}", *w.args
         )

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from fullon_gateway.jsonutil import dumps_str
+
 
 class Where:
     def __init__(self) -> None:
@@ -34,6 +36,18 @@ class Where:
         if not caller.is_admin:
             return self.add(f"{column} = {{}}", caller.user_id)
         return self.maybe(f"{column} = {{}}", user_filter)
+
+    def assign(self, changes: dict[str, Any], jsonb: tuple[str, ...] = ()) -> str:
+        """``col = $n, ...`` for an UPDATE's SET; columns in ``jsonb`` take JSON text.
+
+        Column names come from validated schemas, never from clients' keys as such;
+        values are always bound parameters.
+        """
+        return ", ".join(
+            f"{col} = {self.arg(dumps_str(val))}::jsonb" if col in jsonb
+            else f"{col} = {self.arg(val)}"
+            for col, val in changes.items()
+        )
 
     def page(self, column: str, after: int | None, descending: bool = False) -> Where:
         return self.maybe(f"{column} {'<' if descending else '>'} {{}}", after)

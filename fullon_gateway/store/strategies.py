@@ -90,12 +90,7 @@ async def create(conn: Any, data: dict[str, Any]) -> asyncpg.Record:
 async def update(conn: Any, str_id: int, changes: dict[str, Any]) -> asyncpg.Record | None:
     if changes:
         w = Where()
-        sets = ", ".join(
-            f"{col} = {w.arg(dumps_str(val))}::jsonb"
-            if col == "params"
-            else f"{col} = {w.arg(val)}"
-            for col, val in changes.items()
-        )
+        sets = w.assign(changes, jsonb=("params",))
         await conn.execute(
             f"UPDATE bot_strategies SET {sets}, updated_at = now() WHERE str_id = {w.arg(str_id)}",
             *w.args,

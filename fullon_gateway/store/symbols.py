@@ -68,7 +68,7 @@ async def create(conn: Any, data: dict[str, Any]) -> asyncpg.Record:
 async def update(conn: Any, symbol_id: int, changes: dict[str, Any]) -> asyncpg.Record | None:
     if changes:
         w = Where()
-        sets = ", ".join(f"{col} = {w.arg(val)}" for col, val in changes.items())
+        sets = w.assign(changes)
         await conn.execute(
             f"UPDATE symbols SET {sets} WHERE symbol_id = {w.arg(symbol_id)}", *w.args
         )

@@ -35,7 +35,7 @@ async def update_user(conn: Any, user_id: int, changes: dict[str, Any]) -> async
         )
         return row
     w = Where()
-    sets = ", ".join(f"{col} = {w.arg(val)}" for col, val in changes.items())
+    sets = w.assign(changes)
     row = await conn.fetchrow(
         f"UPDATE users SET {sets}, updated_at = now() WHERE user_id = {w.arg(user_id)} "
         f"RETURNING {USER_COLUMNS}",

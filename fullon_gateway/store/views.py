@@ -50,7 +50,7 @@ async def portfolio_stats(conn: Any, caller: Any, q: dict[str, Any]) -> dict[str
                    (SELECT count(*)::int FROM bots {where}) AS bots,
                    (SELECT count(*)::int FROM bots {both} active) AS active_bots,
                    (SELECT count(*)::int FROM orders {both}
-                        status IN ('New', 'Open', 'PartiallyFilled')) AS open_orders,
+                        status = ANY('{{{",".join(OPEN_STATUSES)}}}'::text[])) AS open_orders,
                    t.*
               FROM (SELECT {STATS} FROM trades {where}) AS t""",
         *w.args,
