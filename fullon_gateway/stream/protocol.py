@@ -108,7 +108,9 @@ class SubscribeSchema(_Filters):
 
 
 class UnsubscribeSchema(Schema):
-    stream_key = fields.Str(required=True, validate=validate.Length(1, 300))
+    # No upper bound of its own: a ticker key names up to 500 symbols (tens of KB), and
+    # ws_max_frame already bounds what a client can send.
+    stream_key = fields.Str(required=True, validate=validate.Length(min=1))
 
 
 class TokenSchema(Schema):
