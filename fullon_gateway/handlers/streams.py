@@ -266,6 +266,8 @@ class _Session:
                 raise P.ProtocolError(P.FORBIDDEN, exc.reason) from None
             if caller.user_id != conn.caller.user_id:
                 raise P.ProtocolError(P.FORBIDDEN, "the token belongs to another user")
+            if "read" not in caller.scopes:  # the same rule as at connect
+                raise P.ProtocolError(P.FORBIDDEN, "insufficient scope")
             conn.set_caller(caller, params["token"])
             conn.enqueue(frames.reply(rid, name, _whoami(caller)))
         elif name == "unsubscribe":
