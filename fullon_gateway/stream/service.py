@@ -143,6 +143,10 @@ class StreamService:
             sub.buffer = []
         try:
             replay = await self.read_replay(t, since) if since is not None else None
+            if replay is not None and not _replay_fits(sub, replay, ack_result is not None):
+                # More than the socket's queue has room for would close it 1013 on every
+                # resume: treat the gap as too old and start afresh (recovered: false).
+                replay = None
             snap = None if replay is not None else await self.read_snapshot(t)
         except BaseException:
             sub.buffer = None
@@ -330,6 +334,20 @@ class StreamService:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
+
+
+def _replay_fits(sub: Subscription, replay: tuple[int, list[frames.Change]],
+                 with_ack: bool) -> bool:
+    """Whether the replay plus the changes buffered meanwhile fit in the socket's queue."""
+    g, changes = replay
+    accepts = sub.target.accepts
+    wanted = [c for c in changes if (c.seq is None or c.seq > sub.last_seq)
+              and (accepts is None or accepts(c.key, c.data))]
+    wanted.extend(c for c in sub.buffer or () if c.seq is None or c.seq > g)
+    # Market data conflates on the queue: one slot per key at most.
+    needed = len({c.key for c in wanted}) if sub.conflated else len(wanted)
+    conn = sub.conn
+    return needed + with_ack <= conn.queue_limit - conn.queued
 
 
 async def streams_ctx(app: Any) -> Any:
