@@ -6,7 +6,8 @@ take it. What happens when the client cannot keep up depends on the data:
 
 - market data (tickers, ohlcv, process) is conflated: a newer value for the same key
   replaces the unsent older one (the old slot is blanked and the new one appended, so
-  seq still only grows on the wire);
+  seq still only grows on the wire; blanked slots are compacted away once the queue
+  holds twice ``ws_queue_limit`` slots);
 - everything else is never dropped: once more than ``ws_queue_limit`` frames wait,
   the socket is closed 1013 ``slow consumer`` and the client resumes with ``since``.
 
@@ -90,16 +91,31 @@ class Connection:
                 self._live -= 1
                 self.metrics.conflated.labels(stream).inc()
             self._pending[ckey] = slot
-        self._queue.append(slot)
+        q = self._queue
+        q.append(slot)
         self._live += 1
         if self._live > self.queue_limit:
             self._slow_consumer()
             return
+        if len(q) > 2 * self.queue_limit:
+            # Blanked (conflated) slots otherwise leave only when the writer reaches
+            # them: a client that never reads would grow the queue without bound.
+            # Compact in place (the writer holds a reference), keeping the order; at
+            # most queue_limit slots survive, so this costs O(1) per enqueue amortized.
+            live = [s for s in q if s[0] is not None]
+            q.clear()
+            q.extend(live)
         self._wake.set()
 
     @property
     def queued(self) -> int:
+        """Frames waiting to be sent (conflated-away slots not counted)."""
         return self._live
+
+    @property
+    def backlog(self) -> int:
+        """Slots in the queue, conflated-away ones included (bounded by 2 x queue_limit)."""
+        return len(self._queue)
 
     def _slow_consumer(self) -> None:
         streams = collections.Counter(s[3] for s in self._queue if s[0] is not None)
