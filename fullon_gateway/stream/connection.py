@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SLOW_CONSUMER = 1013
+GOING_AWAY = 1001  # also the heartbeat timeout: the peer is gone as far as we can tell
 _MAX_BATCH = 512
 _CLOSE_TIMEOUT = 5.0
 
@@ -57,6 +58,10 @@ class Connection:
         self.subs: dict[str, Subscription] = {}
         self.closing = False
         self.close_code: int | None = None
+        # Heartbeat (StreamService.heartbeat_forever): any frame received is activity.
+        self.last_seen = time.monotonic()
+        self.pinged_at = 0.0
+        self._ping_due = False
         # Each slot is [frame or None when conflated away, publish ts, conflation key,
         # stream label for metrics].
         self._queue: collections.deque[list[Any]] = collections.deque()
@@ -107,6 +112,14 @@ class Connection:
             q.extend(live)
         self._wake.set()
 
+    def ping(self) -> None:
+        """Have the writer send a ping (never awaited here: the peer may not be reading)."""
+        if self.closing:
+            return
+        self.pinged_at = time.monotonic()
+        self._ping_due = True
+        self._wake.set()
+
     @property
     def queued(self) -> int:
         """Frames waiting to be sent (conflated-away slots not counted)."""
@@ -139,6 +152,10 @@ class Connection:
         text = WSMsgType.TEXT
         try:
             while True:
+                if self._ping_due:
+                    self._ping_due = False
+                    await ws.ping()
+                    continue
                 if not q:
                     self._wake.clear()
                     await self._wake.wait()

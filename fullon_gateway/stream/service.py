@@ -32,7 +32,7 @@ from fullon_gateway.metrics import Metrics
 from fullon_gateway.settings import Settings
 from fullon_gateway.stream import frames, names
 from fullon_gateway.stream.access import Ownership
-from fullon_gateway.stream.connection import Connection
+from fullon_gateway.stream.connection import GOING_AWAY, Connection
 from fullon_gateway.stream.fanout import Fanout, Subscription
 from fullon_gateway.stream.hub import Hub
 from fullon_gateway.stream.streams import (
@@ -329,6 +329,27 @@ class StreamService:
                 if conn.caller is not None and caller.user_id == conn.caller.user_id:
                     conn.set_caller(caller)
 
+    async def heartbeat_forever(self) -> None:
+        """One sweep over every socket, not a timer per socket: ping a socket silent for
+        ``ws_heartbeat`` seconds, close one silent for twice that (1001 heartbeat timeout).
+
+        Any frame the client sends counts, a pong included (the handler reads with
+        ``autoping=False`` so pongs reach it; aiohttp's own heartbeat would only wait
+        half a period for the pong).
+        """
+        beat = self.settings.ws_heartbeat
+        while True:
+            await asyncio.sleep(beat / 4)
+            now = time.monotonic()
+            for conn in list(self.connections):
+                if conn.closing:
+                    continue
+                silent = now - conn.last_seen
+                if silent >= 2 * beat:
+                    conn.close_soon(GOING_AWAY, "heartbeat timeout")
+                elif silent >= beat and now - conn.pinged_at >= beat:
+                    conn.ping()
+
     async def stop(self) -> None:
         for task in list(self._tasks):
             task.cancel()
@@ -358,10 +379,13 @@ async def streams_ctx(app: Any) -> Any:
     app[STREAMS] = service
     app[HUB].on_reconnect(service.resync_all)
     app[AUTH].add_revocation_listener(service.on_revocation)
-    sweeper = asyncio.create_task(service.revalidate_forever(app[AUTH]),
-                                  name="ws-revalidation")
+    sweepers = [asyncio.create_task(service.revalidate_forever(app[AUTH]),
+                                    name="ws-revalidation"),
+                asyncio.create_task(service.heartbeat_forever(), name="ws-heartbeat")]
     yield
-    sweeper.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await sweeper
+    for sweeper in sweepers:
+        sweeper.cancel()
+    for sweeper in sweepers:
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
     await service.stop()
