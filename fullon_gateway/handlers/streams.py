@@ -115,7 +115,8 @@ class _Session:
                                    autoping=False)
         await ws.prepare(self.request)
         batch = self.request.query.get("batch", "") in ("1", "true")
-        conn = Connection(ws, self.app[METRICS], s.ws_queue_limit, batch, self.label)
+        conn = Connection(ws, self.app[METRICS], s.ws_queue_limit, batch, self.label,
+                          self.service.counters)
         conn.start()
         registered = False
         watcher: asyncio.Task[None] | None = None

@@ -27,6 +27,7 @@ from aiohttp import WSMsgType, web
 
 from fullon_gateway.auth.identity import Caller
 from fullon_gateway.metrics import Metrics
+from fullon_gateway.stream.counters import StreamCounters
 
 if TYPE_CHECKING:
     from fullon_gateway.stream.fanout import Subscription
@@ -43,9 +44,10 @@ class Connection:
     """Implements registry.LiveSocket: user_id, session_id, api_key_id, close_with."""
 
     def __init__(self, ws: web.WebSocketResponse, metrics: Metrics, queue_limit: int,
-                 batch: bool, label: str = "") -> None:
+                 batch: bool, label: str = "", counters: StreamCounters | None = None) -> None:
         self.ws = ws
         self.metrics = metrics
+        self.counters = counters or StreamCounters(metrics)
         self.queue_limit = queue_limit
         self.batch = batch
         self.label = label  # the path's connection_id: a label for logs, never shared state
@@ -94,7 +96,7 @@ class Connection:
             if old is not None:
                 old[0] = None
                 self._live -= 1
-                self.metrics.conflated.labels(stream).inc()
+                self.counters.conflated(stream).inc()
             self._pending[ckey] = slot
         q = self._queue
         q.append(slot)
@@ -133,7 +135,7 @@ class Connection:
     def _slow_consumer(self) -> None:
         streams = collections.Counter(s[3] for s in self._queue if s[0] is not None)
         for stream, count in streams.items():
-            self.metrics.dropped.labels(stream).inc(count)
+            self.counters.dropped(stream).inc(count)
         self.metrics.slow_closes.inc()
         log.info("closing slow consumer %s (user %s, %d queued)", self.label, self.user_id,
                  self._live)

@@ -33,6 +33,7 @@ from fullon_gateway.settings import Settings
 from fullon_gateway.stream import frames, names
 from fullon_gateway.stream.access import Ownership
 from fullon_gateway.stream.connection import GOING_AWAY, Connection
+from fullon_gateway.stream.counters import StreamCounters
 from fullon_gateway.stream.fanout import Fanout, Subscription
 from fullon_gateway.stream.hub import Hub
 from fullon_gateway.stream.streams import (
@@ -65,7 +66,8 @@ class StreamService:
         self.redis = redis
         self.prefix = settings.redis_prefix
         self.metrics = metrics
-        self.fanout = Fanout(hub, metrics)
+        self.counters = StreamCounters(metrics)  # shared by the fan-out and every socket
+        self.fanout = Fanout(hub, metrics, self.counters)
         self.ownership = Ownership(db, settings.auth_cache_ttl)
         self.connections: set[Connection] = set()
         self._process_script = redis.register_script(_PROCESS_SNAPSHOT)

@@ -148,7 +148,10 @@ def queue_snapshot(pipe: Any, t: Target, prefix: str) -> None:
     p, a = prefix, t.params
     match t.stream:
         case "tickers":
-            pipe.hgetall(p + names.tickers_key(a["exchange"]))
+            if a["symbols"] is None:
+                pipe.hgetall(p + names.tickers_key(a["exchange"]))
+            else:  # only the fields asked for, not the whole exchange (get_ticker: one)
+                pipe.hmget(p + names.tickers_key(a["exchange"]), sorted(a["symbols"]))
         case "trades":
             pipe.xrevrange(p + names.history_key(t.units[0]), count=TRADES_IN_SNAPSHOT)
         case "ohlcv":
@@ -176,9 +179,10 @@ def build_snapshot(t: Target, results: list[Any]) -> dict[str, Any]:
     a = t.params
     match t.stream:
         case "tickers":
-            wanted = a["symbols"]
-            ticks = [jsonutil.loads(v) for k, v in sorted(results[0].items())
-                     if wanted is None or k.decode() in wanted]
+            if a["symbols"] is None:
+                ticks = [jsonutil.loads(v) for _k, v in sorted(results[0].items())]
+            else:  # HMGET in symbol order; None for a symbol without a ticker
+                ticks = [jsonutil.loads(v) for v in results[0] if v is not None]
             return {"exchange": a["exchange"], "tickers": ticks}
         case "trades":
             msgs = [jsonutil.loads(fields[b"m"]) for _id, fields in reversed(results[0])]
