@@ -33,7 +33,7 @@ from fullon_gateway.stream import protocol as P
 from fullon_gateway.stream.connection import Connection
 from fullon_gateway.stream.service import StreamService
 from fullon_gateway.stream.streams import STREAMS as STREAM_NAMES
-from fullon_gateway.stream.streams import AccessError
+from fullon_gateway.stream.streams import AccessError, full_admin
 
 log = logging.getLogger(__name__)
 
@@ -337,7 +337,7 @@ class _Session:
                 bars = (await svc.read_once("ohlcv", params, caller))["bars"]
                 return bars[-count:]
             case "get_active_processes" | "get_system_health":
-                if not caller.is_admin or "admin" not in caller.scopes:
+                if not full_admin(caller):
                     raise P.ProtocolError(P.FORBIDDEN, "process data is for admins only")
                 procs = await process_list(svc, params.get("process_type"))
                 if name == "get_active_processes":

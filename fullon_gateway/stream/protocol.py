@@ -15,7 +15,8 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from fullon_gateway import jsonutil
-from fullon_gateway.stream.streams import STREAMS, TIMEFRAMES
+from fullon_gateway.ohlcv.timeframes import VALID_TIMEFRAMES as TIMEFRAMES
+from fullon_gateway.stream.streams import STREAMS
 
 MALFORMED_MESSAGE = "MALFORMED_MESSAGE"
 INVALID_OPERATION = "INVALID_OPERATION"

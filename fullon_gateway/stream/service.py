@@ -72,11 +72,8 @@ class StreamService:
         self.connections: set[Connection] = set()
         self._process_script = redis.register_script(_PROCESS_SNAPSHOT)
         self._tasks: set[asyncio.Task[Any]] = set()
-        # One ownership refresh at a time: the local announcement and its echo over
-        # Redis must not both re-attach the same subscription.
-        self._refresh_lock = asyncio.Lock()
-        # One ownership refresh at a time: two announcements in a row must not both
-        # re-attach the same subscription.
+        # One ownership refresh at a time: two announcements in a row (the local one and
+        # its echo over Redis, say) must not both re-attach the same subscription.
         self._refresh_lock = asyncio.Lock()
 
     # -- reading state --------------------------------------------------------------
