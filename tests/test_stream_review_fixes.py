@@ -200,3 +200,40 @@ async def test_silent_socket_is_closed_even_if_it_never_reads(app_client, make_s
         await asyncio.sleep(0.02)
     assert conn.close_code == 1001
     assert await closed(ws) == (1001, "heartbeat timeout")
+
+
+async def test_resume_after_a_full_history_at_default_settings(client, make_account):
+    """The reviewer's case at default settings: 1000 trades published while away, then a
+    resume with since -> a fresh snapshot (recovered: false), not a 1013 close."""
+    acct = await make_account()
+    pub = publisher(client)
+    last = await pub.trade("kraken", "BTC/USD", {"n": 0})
+    for i in range(1, 1001):
+        await pub.trade("kraken", "BTC/USD", {"n": i})
+    ws = await connect(client, acct.token)
+    await ws.send_json({"action": "subscribe", "request_id": "r",
+                        "params": {"stream": "trades", "exchange": "kraken",
+                                   "symbol": "BTC/USD", "since": last}})
+    ack = await recv(ws)
+    assert ack["success"] is True and ack["result"]["recovered"] is False, ack
+    snap = await recv(ws)
+    assert snap["snapshot"] is True and snap["result"]["trades"][-1]["n"] == 1000
+    await pub.trade("kraken", "BTC/USD", {"n": 1001})
+    assert (await recv(ws))["result"]["n"] == 1001
+    await ws.close()
+
+
+async def test_symbol_filtered_ticker_reads(client, make_account):
+    """Reading some tickers of an exchange (get_ticker, a symbols subscription) returns
+    just those that exist, in symbol order."""
+    acct = await make_account()
+    pub = publisher(client)
+    for sym in ("ETH/USD", "BTC/USD", "XRP/USD"):
+        await pub.ticker("kraken", sym, {"symbol": sym})
+    ws = await connect(client, acct.token)
+    reply = await request(ws, "get_ticker", {"exchange": "kraken", "symbol": "XRP/USD"})
+    assert reply["result"]["symbol"] == "XRP/USD"
+    _ack, snap = await subscribe(ws, {"stream": "tickers", "exchange": "kraken",
+                                      "symbols": ["XRP/USD", "NOPE/USD", "BTC/USD"]})
+    assert [t["symbol"] for t in snap["result"]["tickers"]] == ["BTC/USD", "XRP/USD"]
+    await ws.close()
