@@ -33,7 +33,7 @@ from fullon_gateway.stream import protocol as P
 from fullon_gateway.stream.connection import Connection
 from fullon_gateway.stream.service import StreamService
 from fullon_gateway.stream.streams import STREAMS as STREAM_NAMES
-from fullon_gateway.stream.streams import AccessError
+from fullon_gateway.stream.streams import AccessError, full_admin
 
 log = logging.getLogger(__name__)
 
@@ -108,11 +108,15 @@ class _Session:
 
     async def serve(self) -> web.WebSocketResponse:
         s = self.settings
+        # No aiohttp heartbeat (it waits only half a period for the pong) and no
+        # autoping (it hides pongs): StreamService.heartbeat_forever pings, and every
+        # frame read here, pongs included, counts as activity.
         ws = web.WebSocketResponse(compress=s.ws_compress, max_msg_size=s.ws_max_frame,
-                                   heartbeat=s.ws_heartbeat)
+                                   autoping=False)
         await ws.prepare(self.request)
         batch = self.request.query.get("batch", "") in ("1", "true")
-        conn = Connection(ws, self.app[METRICS], s.ws_queue_limit, batch, self.label)
+        conn = Connection(ws, self.app[METRICS], s.ws_queue_limit, batch, self.label,
+                          self.service.counters)
         conn.start()
         registered = False
         watcher: asyncio.Task[None] | None = None
@@ -130,7 +134,12 @@ class _Session:
             registered = True
             watcher = asyncio.create_task(self._watch_expiry(conn))
             async for msg in ws:
-                if msg.type == WSMsgType.TEXT:
+                conn.last_seen = time.monotonic()
+                if msg.type == WSMsgType.PING:
+                    await ws.pong(msg.data)
+                elif msg.type == WSMsgType.PONG:
+                    pass  # activity is all a pong says
+                elif msg.type == WSMsgType.TEXT:
                     await self._on_text(conn, msg.data)
                 elif msg.type == WSMsgType.BINARY:
                     conn.enqueue(frames.error(None, None, P.MALFORMED_MESSAGE,
@@ -167,10 +176,18 @@ class _Session:
             return None
 
     async def _first_message(self, conn: Connection) -> Caller | None:
-        try:
-            msg = await conn.ws.receive(timeout=self.settings.ws_auth_timeout)
-        except TimeoutError:
-            raise AuthFailure("missing token") from None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.ws_auth_timeout
+        while True:
+            try:
+                msg = await conn.ws.receive(timeout=max(deadline - loop.time(), 0.001))
+            except TimeoutError:
+                raise AuthFailure("missing token") from None
+            conn.last_seen = time.monotonic()
+            if msg.type == WSMsgType.PING:  # autoping is off: answer it ourselves
+                await conn.ws.pong(msg.data)
+            elif msg.type != WSMsgType.PONG:
+                break
         if msg.type != WSMsgType.TEXT:
             if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED,
                             WSMsgType.ERROR):
@@ -266,6 +283,8 @@ class _Session:
                 raise P.ProtocolError(P.FORBIDDEN, exc.reason) from None
             if caller.user_id != conn.caller.user_id:
                 raise P.ProtocolError(P.FORBIDDEN, "the token belongs to another user")
+            if "read" not in caller.scopes:  # the same rule as at connect
+                raise P.ProtocolError(P.FORBIDDEN, "insufficient scope")
             conn.set_caller(caller, params["token"])
             conn.enqueue(frames.reply(rid, name, _whoami(caller)))
         elif name == "unsubscribe":
@@ -318,7 +337,7 @@ class _Session:
                 bars = (await svc.read_once("ohlcv", params, caller))["bars"]
                 return bars[-count:]
             case "get_active_processes" | "get_system_health":
-                if not caller.is_admin or "admin" not in caller.scopes:
+                if not full_admin(caller):
                     raise P.ProtocolError(P.FORBIDDEN, "process data is for admins only")
                 procs = await process_list(svc, params.get("process_type"))
                 if name == "get_active_processes":

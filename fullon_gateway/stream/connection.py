@@ -6,7 +6,8 @@ take it. What happens when the client cannot keep up depends on the data:
 
 - market data (tickers, ohlcv, process) is conflated: a newer value for the same key
   replaces the unsent older one (the old slot is blanked and the new one appended, so
-  seq still only grows on the wire);
+  seq still only grows on the wire; blanked slots are compacted away once the queue
+  holds twice ``ws_queue_limit`` slots);
 - everything else is never dropped: once more than ``ws_queue_limit`` frames wait,
   the socket is closed 1013 ``slow consumer`` and the client resumes with ``since``.
 
@@ -26,6 +27,7 @@ from aiohttp import WSMsgType, web
 
 from fullon_gateway.auth.identity import Caller
 from fullon_gateway.metrics import Metrics
+from fullon_gateway.stream.counters import StreamCounters
 
 if TYPE_CHECKING:
     from fullon_gateway.stream.fanout import Subscription
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SLOW_CONSUMER = 1013
+GOING_AWAY = 1001  # also the heartbeat timeout: the peer is gone as far as we can tell
 _MAX_BATCH = 512
 _CLOSE_TIMEOUT = 5.0
 
@@ -41,9 +44,10 @@ class Connection:
     """Implements registry.LiveSocket: user_id, session_id, api_key_id, close_with."""
 
     def __init__(self, ws: web.WebSocketResponse, metrics: Metrics, queue_limit: int,
-                 batch: bool, label: str = "") -> None:
+                 batch: bool, label: str = "", counters: StreamCounters | None = None) -> None:
         self.ws = ws
         self.metrics = metrics
+        self.counters = counters or StreamCounters(metrics)
         self.queue_limit = queue_limit
         self.batch = batch
         self.label = label  # the path's connection_id: a label for logs, never shared state
@@ -56,6 +60,10 @@ class Connection:
         self.subs: dict[str, Subscription] = {}
         self.closing = False
         self.close_code: int | None = None
+        # Heartbeat (StreamService.heartbeat_forever): any frame received is activity.
+        self.last_seen = time.monotonic()
+        self.pinged_at = 0.0
+        self._ping_due = False
         # Each slot is [frame or None when conflated away, publish ts, conflation key,
         # stream label for metrics].
         self._queue: collections.deque[list[Any]] = collections.deque()
@@ -88,23 +96,46 @@ class Connection:
             if old is not None:
                 old[0] = None
                 self._live -= 1
-                self.metrics.conflated.labels(stream).inc()
+                self.counters.conflated(stream).inc()
             self._pending[ckey] = slot
-        self._queue.append(slot)
+        q = self._queue
+        q.append(slot)
         self._live += 1
         if self._live > self.queue_limit:
             self._slow_consumer()
             return
+        if len(q) > 2 * self.queue_limit:
+            # Blanked (conflated) slots otherwise leave only when the writer reaches
+            # them: a client that never reads would grow the queue without bound.
+            # Compact in place (the writer holds a reference), keeping the order; at
+            # most queue_limit slots survive, so this costs O(1) per enqueue amortized.
+            live = [s for s in q if s[0] is not None]
+            q.clear()
+            q.extend(live)
+        self._wake.set()
+
+    def ping(self) -> None:
+        """Have the writer send a ping (never awaited here: the peer may not be reading)."""
+        if self.closing:
+            return
+        self.pinged_at = time.monotonic()
+        self._ping_due = True
         self._wake.set()
 
     @property
     def queued(self) -> int:
+        """Frames waiting to be sent (conflated-away slots not counted)."""
         return self._live
+
+    @property
+    def backlog(self) -> int:
+        """Slots in the queue, conflated-away ones included (bounded by 2 x queue_limit)."""
+        return len(self._queue)
 
     def _slow_consumer(self) -> None:
         streams = collections.Counter(s[3] for s in self._queue if s[0] is not None)
         for stream, count in streams.items():
-            self.metrics.dropped.labels(stream).inc(count)
+            self.counters.dropped(stream).inc(count)
         self.metrics.slow_closes.inc()
         log.info("closing slow consumer %s (user %s, %d queued)", self.label, self.user_id,
                  self._live)
@@ -123,6 +154,10 @@ class Connection:
         text = WSMsgType.TEXT
         try:
             while True:
+                if self._ping_due:
+                    self._ping_due = False
+                    await ws.ping()
+                    continue
                 if not q:
                     self._wake.clear()
                     await self._wake.wait()

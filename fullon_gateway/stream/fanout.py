@@ -18,6 +18,7 @@ from typing import Any
 from fullon_gateway.metrics import Metrics
 from fullon_gateway.stream import frames
 from fullon_gateway.stream.connection import Connection
+from fullon_gateway.stream.counters import StreamCounters
 from fullon_gateway.stream.hub import Hub
 from fullon_gateway.stream.streams import Target
 
@@ -78,12 +79,12 @@ class Subscription:
 class _Route:
     """The subscriptions of one channel (or one legacy pattern) and its hub listener."""
 
-    def __init__(self, name: str, legacy: bool, metrics: Metrics) -> None:
+    def __init__(self, name: str, legacy: bool, counters: StreamCounters) -> None:
         self.name = name
         self.legacy = legacy
         self.subs: set[Subscription] = set()
         self.ready: asyncio.Future[None] | None = None
-        self.metrics = metrics
+        self.counters = counters
 
     def on_message(self, channel: str, data: bytes) -> None:
         try:
@@ -97,13 +98,14 @@ class _Route:
             delivered += sub.deliver(change)
         if delivered:
             stream = next(iter(self.subs)).stream if self.subs else "unknown"
-            self.metrics.delivered.labels(stream).inc(delivered)
+            self.counters.delivered(stream).inc(delivered)
 
 
 class Fanout:
-    def __init__(self, hub: Hub, metrics: Metrics) -> None:
+    def __init__(self, hub: Hub, metrics: Metrics, counters: StreamCounters | None = None) -> None:
         self.hub = hub
         self.metrics = metrics
+        self.counters = counters or StreamCounters(metrics)
         self._routes: dict[str, _Route] = {}
 
     @property
@@ -119,7 +121,7 @@ class Fanout:
             if route.ready is not None:
                 await asyncio.shield(route.ready)
             return
-        route = self._routes[rkey] = _Route(name, pattern, self.metrics)
+        route = self._routes[rkey] = _Route(name, pattern, self.counters)
         route.subs.add(sub)
         ready = route.ready = asyncio.get_running_loop().create_future()
         try:

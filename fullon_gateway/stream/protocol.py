@@ -15,7 +15,8 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from fullon_gateway import jsonutil
-from fullon_gateway.stream.streams import STREAMS, TIMEFRAMES
+from fullon_gateway.ohlcv.timeframes import VALID_TIMEFRAMES as TIMEFRAMES
+from fullon_gateway.stream.streams import STREAMS
 
 MALFORMED_MESSAGE = "MALFORMED_MESSAGE"
 INVALID_OPERATION = "INVALID_OPERATION"
@@ -108,7 +109,9 @@ class SubscribeSchema(_Filters):
 
 
 class UnsubscribeSchema(Schema):
-    stream_key = fields.Str(required=True, validate=validate.Length(1, 300))
+    # No upper bound of its own: a ticker key names up to 500 symbols (tens of KB), and
+    # ws_max_frame already bounds what a client can send.
+    stream_key = fields.Str(required=True, validate=validate.Length(min=1))
 
 
 class TokenSchema(Schema):

@@ -32,7 +32,8 @@ from fullon_gateway.metrics import Metrics
 from fullon_gateway.settings import Settings
 from fullon_gateway.stream import frames, names
 from fullon_gateway.stream.access import Ownership
-from fullon_gateway.stream.connection import Connection
+from fullon_gateway.stream.connection import GOING_AWAY, Connection
+from fullon_gateway.stream.counters import StreamCounters
 from fullon_gateway.stream.fanout import Fanout, Subscription
 from fullon_gateway.stream.hub import Hub
 from fullon_gateway.stream.streams import (
@@ -65,16 +66,14 @@ class StreamService:
         self.redis = redis
         self.prefix = settings.redis_prefix
         self.metrics = metrics
-        self.fanout = Fanout(hub, metrics)
+        self.counters = StreamCounters(metrics)  # shared by the fan-out and every socket
+        self.fanout = Fanout(hub, metrics, self.counters)
         self.ownership = Ownership(db, settings.auth_cache_ttl)
         self.connections: set[Connection] = set()
         self._process_script = redis.register_script(_PROCESS_SNAPSHOT)
         self._tasks: set[asyncio.Task[Any]] = set()
-        # One ownership refresh at a time: the local announcement and its echo over
-        # Redis must not both re-attach the same subscription.
-        self._refresh_lock = asyncio.Lock()
-        # One ownership refresh at a time: two announcements in a row must not both
-        # re-attach the same subscription.
+        # One ownership refresh at a time: two announcements in a row (the local one and
+        # its echo over Redis, say) must not both re-attach the same subscription.
         self._refresh_lock = asyncio.Lock()
 
     # -- reading state --------------------------------------------------------------
@@ -143,6 +142,10 @@ class StreamService:
             sub.buffer = []
         try:
             replay = await self.read_replay(t, since) if since is not None else None
+            if replay is not None and not _replay_fits(sub, replay, ack_result is not None):
+                # More than the socket's queue has room for would close it 1013 on every
+                # resume: treat the gap as too old and start afresh (recovered: false).
+                replay = None
             snap = None if replay is not None else await self.read_snapshot(t)
         except BaseException:
             sub.buffer = None
@@ -325,11 +328,46 @@ class StreamService:
                 if conn.caller is not None and caller.user_id == conn.caller.user_id:
                     conn.set_caller(caller)
 
+    async def heartbeat_forever(self) -> None:
+        """One sweep over every socket, not a timer per socket: ping a socket silent for
+        ``ws_heartbeat`` seconds, close one silent for twice that (1001 heartbeat timeout).
+
+        Any frame the client sends counts, a pong included (the handler reads with
+        ``autoping=False`` so pongs reach it; aiohttp's own heartbeat would only wait
+        half a period for the pong).
+        """
+        beat = self.settings.ws_heartbeat
+        while True:
+            await asyncio.sleep(beat / 4)
+            now = time.monotonic()
+            for conn in list(self.connections):
+                if conn.closing:
+                    continue
+                silent = now - conn.last_seen
+                if silent >= 2 * beat:
+                    conn.close_soon(GOING_AWAY, "heartbeat timeout")
+                elif silent >= beat and now - conn.pinged_at >= beat:
+                    conn.ping()
+
     async def stop(self) -> None:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
+
+
+def _replay_fits(sub: Subscription, replay: tuple[int, list[frames.Change]],
+                 with_ack: bool) -> bool:
+    """Whether the replay plus the changes buffered meanwhile fit in the socket's queue."""
+    g, changes = replay
+    accepts = sub.target.accepts
+    wanted = [c for c in changes if (c.seq is None or c.seq > sub.last_seq)
+              and (accepts is None or accepts(c.key, c.data))]
+    wanted.extend(c for c in sub.buffer or () if c.seq is None or c.seq > g)
+    # Market data conflates on the queue: one slot per key at most.
+    needed = len({c.key for c in wanted}) if sub.conflated else len(wanted)
+    conn = sub.conn
+    return needed + with_ack <= conn.queue_limit - conn.queued
 
 
 async def streams_ctx(app: Any) -> Any:
@@ -340,10 +378,13 @@ async def streams_ctx(app: Any) -> Any:
     app[STREAMS] = service
     app[HUB].on_reconnect(service.resync_all)
     app[AUTH].add_revocation_listener(service.on_revocation)
-    sweeper = asyncio.create_task(service.revalidate_forever(app[AUTH]),
-                                  name="ws-revalidation")
+    sweepers = [asyncio.create_task(service.revalidate_forever(app[AUTH]),
+                                    name="ws-revalidation"),
+                asyncio.create_task(service.heartbeat_forever(), name="ws-heartbeat")]
     yield
-    sweeper.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await sweeper
+    for sweeper in sweepers:
+        sweeper.cancel()
+    for sweeper in sweepers:
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
     await service.stop()

@@ -22,8 +22,6 @@ from fullon_gateway.stream.access import Ownership
 MARKET = frozenset({"tickers", "ohlcv", "process"})  # conflated: latest value per key wins
 PRIVATE = frozenset({"orders", "accounts", "bots"})  # owner only
 STREAMS = ("tickers", "trades", "ohlcv", "orders", "accounts", "bots", "process")
-TIMEFRAMES = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h",
-              "1d", "3d", "1w", "1M")
 TRADES_IN_SNAPSHOT = 100
 BARS_IN_SNAPSHOT = 100
 
@@ -58,6 +56,11 @@ class Target:
     @property
     def channels(self) -> tuple[str, ...]:
         return tuple(names.unit_channel(u) for u in self.units)
+
+
+def full_admin(caller: Caller) -> bool:
+    """An admin acting with the admin scope (an admin's read-only key is not one)."""
+    return caller.is_admin and "admin" in caller.scopes
 
 
 def _not_found(what: str, ident: int) -> AccessError:
@@ -98,7 +101,7 @@ async def _resolve(stream: str, params: dict[str, Any], caller: Caller,
         return Target("ohlcv", f"ohlcv:{ex}:{sym}:{tf}", (names.ohlcv_unit(ex, sym, tf),),
                       {"exchange": ex, "symbol": sym, "timeframe": tf})
     if stream == "process":
-        if not caller.is_admin or "admin" not in caller.scopes:
+        if not full_admin(caller):
             raise AccessError("FORBIDDEN", "the process stream is for admins only")
         ptype = params.get("process_type")
         return Target(
@@ -148,7 +151,10 @@ def queue_snapshot(pipe: Any, t: Target, prefix: str) -> None:
     p, a = prefix, t.params
     match t.stream:
         case "tickers":
-            pipe.hgetall(p + names.tickers_key(a["exchange"]))
+            if a["symbols"] is None:
+                pipe.hgetall(p + names.tickers_key(a["exchange"]))
+            else:  # only the fields asked for, not the whole exchange (get_ticker: one)
+                pipe.hmget(p + names.tickers_key(a["exchange"]), sorted(a["symbols"]))
         case "trades":
             pipe.xrevrange(p + names.history_key(t.units[0]), count=TRADES_IN_SNAPSHOT)
         case "ohlcv":
@@ -176,9 +182,10 @@ def build_snapshot(t: Target, results: list[Any]) -> dict[str, Any]:
     a = t.params
     match t.stream:
         case "tickers":
-            wanted = a["symbols"]
-            ticks = [jsonutil.loads(v) for k, v in sorted(results[0].items())
-                     if wanted is None or k.decode() in wanted]
+            if a["symbols"] is None:
+                ticks = [jsonutil.loads(v) for _k, v in sorted(results[0].items())]
+            else:  # HMGET in symbol order; None for a symbol without a ticker
+                ticks = [jsonutil.loads(v) for v in results[0] if v is not None]
             return {"exchange": a["exchange"], "tickers": ticks}
         case "trades":
             msgs = [jsonutil.loads(fields[b"m"]) for _id, fields in reversed(results[0])]
