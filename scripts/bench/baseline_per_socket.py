@@ -1,17 +1,18 @@
 """Baseline (b): one Redis pub/sub subscription per WebSocket (the old gateway's design,
 minus its 0.5 s polling).
 
-    python scripts/bench/baseline_per_socket.py PORT REDIS_URL PREFIX
+    python scripts/bench/baseline_per_socket.py PORT REDIS_URL PREFIX [contract|gateway]
 
-Same wire subset as baseline_raw_fanout.py (no auth): ``subscribe {stream: "tickers",
-exchange, symbols: [S]}`` on ``/api/v1/cache/ws`` gets the ack, a snapshot and then
-every Tick published on ``{prefix}ticker_updates:{exchange}:{S}``.
+Same wire subset as baseline_raw_fanout.py (baseline_wire.py, no auth): a subscribe on
+``/api/v1/cache/ws`` gets the ack, a snapshot and then every message published for it.
 
 Each socket opens its own Redis connection and SUBSCRIBEs its channel, and its own
 task reads that connection and forwards every message: decode, build the frame,
-encode, ``await ws.send_frame``. So Redis sends each publish once per socket and the
-gateway process decodes and encodes it once per socket. The pool is sized for every
-socket (redis-py's asyncio pools otherwise stop at 100 connections).
+encode, ``await ws.send_frame`` (with the gateway publisher's per-exchange ticker
+channel, every socket also receives and skips the other symbols' messages). So Redis
+sends each publish once per socket and the server decodes and encodes it once per
+socket. The pool is sized for every socket (redis-py's asyncio pools otherwise stop at
+100 connections).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import contextlib
 import sys
 from typing import Any
 
+import baseline_wire as wire
 import orjson
 import redis.asyncio as aioredis
 from aiohttp import WSMsgType, web
@@ -28,25 +30,23 @@ from aiohttp import WSMsgType, web
 TEXT = WSMsgType.TEXT
 
 
-async def forward(pubsub: Any, ws: web.WebSocketResponse, exchange: str, symbol: str,
+async def forward(pubsub: Any, ws: web.WebSocketResponse, w: wire.Wanted,
                   request_id: Any) -> None:
-    key = f"tickers:{exchange}:{symbol}"
     with contextlib.suppress(ConnectionError, RuntimeError):
         while True:
             msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
             if msg is None or msg["type"] != "message":
                 continue
-            tick = orjson.loads(msg["data"])
-            tick["exchange"] = exchange
-            tick["symbol"] = symbol
-            await ws.send_frame(orjson.dumps({
-                "action": "tickers_update", "request_id": request_id, "stream_key": key,
-                "seq": None, "result": tick}), TEXT)
+            key, seq, result = w.decode(msg["data"])  # decoded again for every socket
+            if w.key is not None and key != w.key:
+                continue  # per-exchange channel: this socket wants one symbol of it
+            await ws.send_frame(wire.frame(w, request_id, seq, result), TEXT)
 
 
 async def handle_ws(request: web.Request) -> web.WebSocketResponse:
     redis: aioredis.Redis = request.app["redis"]
     prefix: str = request.app["prefix"]
+    source: str = request.app["source"]
     ws = web.WebSocketResponse(compress=False, max_msg_size=64 * 1024)
     await ws.prepare(request)
     tasks: list[asyncio.Task[None]] = []
@@ -57,29 +57,23 @@ async def handle_ws(request: web.Request) -> web.WebSocketResponse:
                 continue
             req = orjson.loads(msg.data)
             rid = req.get("request_id")
-            params = req.get("params") or {}
-            exchange, symbol = params.get("exchange"), (params.get("symbols") or [None])[0]
-            if req.get("action") != "subscribe" or not exchange or not symbol:
-                await ws.send_frame(orjson.dumps({
-                    "request_id": rid, "action": req.get("action"), "success": False,
-                    "error_code": "INVALID_PARAMS", "error": "tickers subscribe only"}), TEXT)
+            try:
+                if req.get("action") != "subscribe":
+                    raise wire.BadRequest("subscribe only")
+                w = wire.wanted(req.get("params") or {}, prefix, source)
+            except wire.BadRequest as exc:
+                await ws.send_frame(wire.refusal(rid, req.get("action"), str(exc)), TEXT)
                 continue
             pubsub = redis.pubsub()
             pubsubs.append(pubsub)
-            await pubsub.subscribe(f"{prefix}ticker_updates:{exchange}:{symbol}")
+            await pubsub.subscribe(w.channel)
             # Wait for Redis to confirm, so the snapshot below misses nothing.
             while (await pubsub.get_message(timeout=5.0) or {}).get("type") != "subscribe":
                 pass
-            key = f"tickers:{exchange}:{symbol}"
-            raw = await redis.hget(f"{prefix}tickers:{exchange}", symbol)
-            await ws.send_frame(orjson.dumps({"request_id": rid, "action": "subscribe",
-                                              "success": True,
-                                              "result": {"stream_key": key}}), TEXT)
-            await ws.send_frame(orjson.dumps({
-                "action": "tickers_update", "request_id": rid, "stream_key": key, "seq": None,
-                "snapshot": True, "result": {"exchange": exchange, "tickers":
-                                             [orjson.loads(raw)] if raw else []}}), TEXT)
-            tasks.append(asyncio.create_task(forward(pubsub, ws, exchange, symbol, rid)))
+            snap = await wire.snapshot(w, redis, prefix, rid)
+            await ws.send_frame(wire.ack(w, rid), TEXT)
+            await ws.send_frame(snap, TEXT)
+            tasks.append(asyncio.create_task(forward(pubsub, ws, w, rid)))
     finally:
         for task in tasks:
             task.cancel()
@@ -95,12 +89,14 @@ async def health(_request: web.Request) -> web.Response:
 
 def main() -> None:
     port, url, prefix = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+    source = sys.argv[4] if len(sys.argv) > 4 else "contract"
     app = web.Application()
 
     async def lifecycle(app: web.Application) -> Any:
         pool = aioredis.ConnectionPool.from_url(url, max_connections=50_000)
         app["redis"] = aioredis.Redis(connection_pool=pool)
         app["prefix"] = prefix
+        app["source"] = source
         yield
         await app["redis"].aclose()
         await pool.disconnect()

@@ -1,16 +1,15 @@
 """Baseline (c): the raw aiohttp fan-out ceiling for one send per message per socket.
 
-    python scripts/bench/baseline_raw_fanout.py PORT REDIS_URL PREFIX
+    python scripts/bench/baseline_raw_fanout.py PORT REDIS_URL PREFIX [contract|gateway]
 
-Speaks the subset of API.md section 7 the benchmark uses, with no auth, no seq, no
-conflation, no metrics: ``subscribe {stream: "tickers", exchange, symbols: [S]}`` on
-``/api/v1/cache/ws`` gets the ack, a snapshot (HGET of ``{prefix}tickers:{exchange}``)
-and then every Tick published on ``{prefix}ticker_updates:{exchange}:{S}``.
+Speaks the subset of API.md section 7 the benchmark uses (baseline_wire.py), with no
+auth, no conflation, no metrics: a subscribe on ``/api/v1/cache/ws`` gets the ack, a
+snapshot and then every message published for it.
 
 One shared Redis subscriber (redis-py ``PubSub.get_message``, the same reader the
 gateway's hub uses) per process. Each message is decoded and encoded ONCE into the
-frame every subscriber gets (the request_id is the first subscriber's; the benchmark
-client sends the same one everywhere), then appended to each socket's queue.
+frame every subscriber of its key gets (the request_id is the first subscriber's; the
+benchmark client sends the same one everywhere), then appended to each socket's queue.
 Sends are never awaited socket by socket in series: every socket has its own
 writer task draining a deque (the "per-socket queues / writer tasks" design, the same
 shape as the gateway's), so a slow client delays only itself. A socket more than
@@ -26,6 +25,7 @@ import contextlib
 import sys
 from typing import Any
 
+import baseline_wire as wire
 import orjson
 import redis.asyncio as aioredis
 from aiohttp import WSMsgType, web
@@ -62,28 +62,34 @@ class Sock:
 
 
 class Route:
-    """One Redis channel: its subscribers and the fixed parts of its frames."""
+    """One Redis channel: its subscribers by message key (None: all of them)."""
 
-    def __init__(self, exchange: str, symbol: str, request_id: Any) -> None:
-        self.exchange = exchange
-        self.symbol = symbol
-        self.socks: set[Sock] = set()
+    def __init__(self, w: wire.Wanted, request_id: Any) -> None:
+        self.w = w
+        self.request_id = request_id
+        self.by_key: dict[str | None, set[Sock]] = {}
+        self.wants: dict[str | None, wire.Wanted] = {}
         self.ready = asyncio.get_running_loop().create_future()
-        self.head = {"action": "tickers_update", "request_id": request_id,
-                     "stream_key": f"tickers:{exchange}:{symbol}", "seq": None}
 
     def on_message(self, data: bytes) -> None:
-        tick = orjson.loads(data)
-        tick["exchange"] = self.exchange
-        tick["symbol"] = self.symbol
-        frame = orjson.dumps({**self.head, "result": tick})
-        for sock in self.socks:
+        key, seq, result = self.w.decode(data)
+        if self.w.key is None:
+            key = None
+        socks = self.by_key.get(key)
+        if not socks:
+            return
+        frame = wire.frame(self.wants[key], self.request_id, seq, result)  # once for all
+        for sock in socks:
             sock.push(frame)
+
+    def empty(self) -> bool:
+        return not any(self.by_key.values())
 
 
 class Fanout:
-    def __init__(self, url: str, prefix: str) -> None:
+    def __init__(self, url: str, prefix: str, source: str) -> None:
         self.prefix = prefix
+        self.source = source
         self.redis = aioredis.Redis.from_url(url)
         self.pubsub = self.redis.pubsub()
         self.routes: dict[str, Route] = {}
@@ -110,26 +116,25 @@ class Fanout:
                 if route is not None and not route.ready.done():
                     route.ready.set_result(None)
 
-    async def add(self, exchange: str, symbol: str, request_id: Any, sock: Sock) -> None:
-        channel = f"{self.prefix}ticker_updates:{exchange}:{symbol}"
-        route = self.routes.get(channel)
+    async def add(self, w: wire.Wanted, request_id: Any, sock: Sock) -> None:
+        route = self.routes.get(w.channel)
         if route is None:
-            route = self.routes[channel] = Route(exchange, symbol, request_id)
+            route = self.routes[w.channel] = Route(w, request_id)
             async with self.lock:
-                await self.pubsub.subscribe(channel)
-        route.socks.add(sock)
+                await self.pubsub.subscribe(w.channel)
+        route.by_key.setdefault(w.key, set()).add(sock)
+        route.wants.setdefault(w.key, w)
         await asyncio.wait_for(asyncio.shield(route.ready), 5)
 
-    async def remove(self, exchange: str, symbol: str, sock: Sock) -> None:
-        channel = f"{self.prefix}ticker_updates:{exchange}:{symbol}"
-        route = self.routes.get(channel)
+    async def remove(self, w: wire.Wanted, sock: Sock) -> None:
+        route = self.routes.get(w.channel)
         if route is None:
             return
-        route.socks.discard(sock)
-        if not route.socks:
-            del self.routes[channel]
+        route.by_key.get(w.key, set()).discard(sock)
+        if route.empty():
+            del self.routes[w.channel]
             async with self.lock:
-                await self.pubsub.unsubscribe(channel)
+                await self.pubsub.unsubscribe(w.channel)
 
 
 async def handle_ws(request: web.Request) -> web.WebSocketResponse:
@@ -137,33 +142,28 @@ async def handle_ws(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(compress=False, max_msg_size=64 * 1024)
     await ws.prepare(request)
     sock = Sock(ws)
-    subscribed: list[tuple[str, str]] = []
+    subscribed: list[wire.Wanted] = []
     try:
         async for msg in ws:
             if msg.type != WSMsgType.TEXT:
                 continue
             req = orjson.loads(msg.data)
             rid = req.get("request_id")
-            params = req.get("params") or {}
-            exchange, symbol = params.get("exchange"), (params.get("symbols") or [None])[0]
-            if req.get("action") != "subscribe" or not exchange or not symbol:
-                sock.push(orjson.dumps({"request_id": rid, "action": req.get("action"),
-                                        "success": False, "error_code": "INVALID_PARAMS",
-                                        "error": "tickers subscribe only"}))
+            try:
+                if req.get("action") != "subscribe":
+                    raise wire.BadRequest("subscribe only")
+                w = wire.wanted(req.get("params") or {}, fanout.prefix, fanout.source)
+            except wire.BadRequest as exc:
+                sock.push(wire.refusal(rid, req.get("action"), str(exc)))
                 continue
-            await fanout.add(exchange, symbol, rid, sock)
-            subscribed.append((exchange, symbol))
-            key = f"tickers:{exchange}:{symbol}"
-            raw = await fanout.redis.hget(f"{fanout.prefix}tickers:{exchange}", symbol)
-            sock.push(orjson.dumps({"request_id": rid, "action": "subscribe", "success": True,
-                                    "result": {"stream_key": key}}))
-            sock.push(orjson.dumps({
-                "action": "tickers_update", "request_id": rid, "stream_key": key, "seq": None,
-                "snapshot": True, "result": {"exchange": exchange, "tickers":
-                                             [orjson.loads(raw)] if raw else []}}))
+            await fanout.add(w, rid, sock)
+            subscribed.append(w)
+            snap = await wire.snapshot(w, fanout.redis, fanout.prefix, rid)
+            sock.push(wire.ack(w, rid))
+            sock.push(snap)
     finally:
-        for exchange, symbol in subscribed:
-            await fanout.remove(exchange, symbol, sock)
+        for w in subscribed:
+            await fanout.remove(w, sock)
         sock.writer.cancel()
     return ws
 
@@ -174,10 +174,11 @@ async def health(_request: web.Request) -> web.Response:
 
 def main() -> None:
     port, url, prefix = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+    source = sys.argv[4] if len(sys.argv) > 4 else "contract"
     app = web.Application()
 
     async def lifecycle(app: web.Application) -> Any:
-        app["fanout"] = fanout = Fanout(url, prefix)
+        app["fanout"] = fanout = Fanout(url, prefix, source)
         await fanout.start()
         yield
         if fanout.reader is not None:

@@ -102,8 +102,8 @@ class Child:
 
 
 class Clients:
-    def __init__(self, count: int) -> None:
-        self.workers = [Child(wsclient.worker) for _ in range(count)]
+    def __init__(self, count: int, use_uvloop: bool) -> None:
+        self.workers = [Child(wsclient.worker, use_uvloop) for _ in range(count)]
 
     @property
     def pids(self) -> list[int]:
@@ -177,9 +177,16 @@ class Variant:
         return self.proc.proc.pid
 
 
+STREAM = "tickers"  # set from --stream
+
+
 def subscribe_msg(exchange: str, symbol: str) -> bytes:
-    return json.dumps({"action": "subscribe", "request_id": "1", "params": {
-        "stream": "tickers", "exchange": exchange, "symbols": [symbol]}}).encode()
+    params: dict[str, Any] = {"stream": STREAM, "exchange": exchange}
+    if STREAM == "tickers":
+        params["symbols"] = [symbol]
+    else:
+        params["symbol"] = symbol
+    return json.dumps({"action": "subscribe", "request_id": "1", "params": params}).encode()
 
 
 def symbols_for(channels: int) -> list[str]:
@@ -274,7 +281,8 @@ class Bench:
         t0 = time.monotonic()
         res = self.pub.call({"op": "run", "prefix": v.prefix, "exchange": v.exchange,
                              "symbols": symbols, "rate": rate, "start": start,
-                             "warmup": a.warmup, "seconds": seconds, "level": self.level},
+                             "warmup": a.warmup, "seconds": seconds, "level": self.level,
+                             "stream": STREAM},
                             timeout=a.warmup + seconds + 30)
         wall = time.monotonic() - t0
         cpu1 = {p: harness.cpu_seconds(p) for p in pids}
@@ -522,16 +530,30 @@ def summarize_profile(text: str, top: int = 14) -> list[str]:
 
 
 # -- main -----------------------------------------------------------------------------------
+def client_loop(want_uvloop: bool) -> str:
+    if want_uvloop:
+        try:
+            import uvloop
+
+            return f"uvloop {uvloop.__version__}"
+        except ImportError:
+            pass
+    return "asyncio"
+
+
 def loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def git_head(path: str) -> str:
     try:
-        return subprocess.run(["git", "-C", path, "log", "-1", "--format=%h %s"],
+        head = subprocess.run(["git", "-C", path, "log", "-1", "--format=%h %s"],
                               capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", path, "status", "--porcelain", "-uno"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.TimeoutExpired):
         return "?"
+    return head + (" + uncommitted changes" if dirty else "")
 
 
 def check_targets(results: dict[str, Any]) -> None:
@@ -571,10 +593,14 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--publisher", choices=["contract", "gateway"], default="contract",
                    help="contract: HSET+PUBLISH like fullon_cache set_ticker (default); "
                         "gateway: fullon_gateway.publish.Publisher.ticker")
+    p.add_argument("--stream", choices=["tickers", "trades"], default="tickers",
+                   help="trades (never conflated) needs --publisher gateway")
     p.add_argument("--scenarios", default="100x1,100x50,1000x1,1000x50",
                    help="NxCHANNELS list")
     p.add_argument("--variants", default="a,a_batch,b,c")
     p.add_argument("--clients", type=int, default=2, help="client processes")
+    p.add_argument("--no-uvloop", dest="uvloop", action="store_false",
+                   help="clients on the stock asyncio loop even when uvloop is installed")
     p.add_argument("--seconds", type=float, default=2.0, help="measured window per step")
     p.add_argument("--warmup", type=float, default=0.5)
     p.add_argument("--grace", type=float, default=0.05,
@@ -593,6 +619,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--json", help="write every figure here")
     p.add_argument("-q", dest="verbose", action="store_false", help="no per-step lines")
     args = p.parse_args()
+    if args.stream == "trades" and args.publisher != "gateway":
+        p.error("--stream trades needs --publisher gateway (set_ticker only publishes tickers)")
     if args.quick:
         args.scenarios = "1000x1,1000x50"
         args.seconds, args.warmup, args.factor, args.bisect = 1.0, 0.3, 1.7, False
@@ -605,7 +633,9 @@ def parse_args() -> argparse.Namespace:
 
 
 def main() -> int:
+    global STREAM
     args = parse_args()
+    STREAM = args.stream
     began = time.monotonic()
     fd_limit = wsclient.raise_fd_limit()  # inherited by the servers started below
     redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -615,7 +645,9 @@ def main() -> int:
           f"client process(es), the publisher and Redis (and anyone else's jobs); "
           f"loadavg {loadavg()}")
     print(f"   python {platform.python_version()}, aiohttp {aiohttp.__version__}; gateway tree "
-          f"{gw_tree} ({git_head(gw_tree)}); publisher: {args.publisher}; fd limit {fd_limit}")
+          f"{gw_tree} ({git_head(gw_tree)})")
+    print(f"   publisher: {args.publisher}, stream {args.stream}; client loop: "
+          f"{client_loop(args.uvloop)}; fd limit {fd_limit}")
     print(f"   steps: warm-up {args.warmup} s + {args.seconds} s measured, on time = by window "
           f"end + {args.grace * 1000:.0f} ms, rates x{args.factor} from {args.start:.0f}/s")
 
@@ -625,7 +657,7 @@ def main() -> int:
     source = [] if args.publisher == "contract" else ["gateway"]
     base_b = harness.start_script("baseline_per_socket.py", redis_url, f"{tag}b:", *source)
     base_c = harness.start_script("baseline_raw_fanout.py", redis_url, f"{tag}c:", *source)
-    clients = Clients(args.clients)
+    clients = Clients(args.clients, args.uvloop)
     pub = Child(publisher_mod.worker, args.publisher, redis_url,
                 args.gateway_path or str(harness.ROOT))
     results: dict[str, Any] = {"args": {k: v for k, v in vars(args).items()},

@@ -8,9 +8,9 @@ section 8 says reaches ticker subscribers:
 
 written as raw RESP on one socket (pipelined, replies counted), so the publisher
 costs a few microseconds of CPU per message instead of redis-py's tens.
-``gateway`` calls ``fullon_gateway.publish.Publisher.ticker`` instead (snapshot,
-history and publish with a seq in one Lua script); it needs the gateway on
-PYTHONPATH and is much more expensive per message.
+``gateway`` calls ``fullon_gateway.publish.Publisher.ticker`` (or ``.trade``) instead
+(snapshot, history and publish with a seq in one Lua script); it needs the gateway on
+PYTHONPATH and costs far more per message (one script call each, through redis-py).
 
 The Tick JSON carries ``bench_ts`` (time.time() when the message is built),
 ``bench_n`` (a counter per symbol) and ``bench_level`` (the load step).
@@ -89,7 +89,9 @@ class RawPublisher:
             self.sock.setblocking(True)
 
     def run(self, prefix: str, exchange: str, symbols: list[str], rate: float, window: Window,
-            level: int, counters: dict[str, int]) -> dict[str, Any]:
+            level: int, counters: dict[str, int], stream: str = "tickers") -> dict[str, Any]:
+        if stream != "tickers":
+            raise ValueError("the contract publisher (set_ticker) only publishes tickers")
         hkey = f"{prefix}tickers:{exchange}".encode()
         chans = [f"{prefix}ticker_updates:{exchange}:{s}".encode() for s in symbols]
         fields = [s.encode() for s in symbols]
@@ -138,12 +140,13 @@ class GatewayPublisher:
         self.pub = Publisher(self.redis, prefix)
 
     def run(self, prefix: str, exchange: str, symbols: list[str], rate: float, window: Window,
-            level: int, counters: dict[str, int]) -> dict[str, Any]:
+            level: int, counters: dict[str, int], stream: str = "tickers") -> dict[str, Any]:
         return self.loop.run_until_complete(
-            self._run(exchange, symbols, rate, window, level, counters))
+            self._run(exchange, symbols, rate, window, level, counters, stream))
 
     async def _run(self, exchange: str, symbols: list[str], rate: float, window: Window,
-                   level: int, counters: dict[str, int]) -> dict[str, Any]:
+                   level: int, counters: dict[str, int], stream: str) -> dict[str, Any]:
+        publish = self.pub.ticker if stream == "tickers" else self.pub.trade
         sent = [0] * len(symbols)
         total = int(rate * window.length)
         i = 0
@@ -160,11 +163,11 @@ class GatewayPublisher:
                 n = counters.get(sym, 0)
                 counters[sym] = n + 1
                 body = orjson.loads(tick(exchange, sym, n, level, now))
-                batch.append(self.pub.ticker(exchange, sym, body))
+                batch.append(publish(exchange, sym, body))
                 sent[k] += counted
                 i += 1
-            if batch:
-                await asyncio.gather(*batch)
+            for j in range(0, len(batch), 64):  # bounded: redis-py's pool has a limit
+                await asyncio.gather(*batch[j:j + 64])
             delay = began + i / rate - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(min(max(delay, SLOT / 2), SLOT))
@@ -203,6 +206,6 @@ def worker(pipe: Any, kind: str, redis_url: str, gateway_path: str = "") -> None
             window = Window(cmd["start"], cmd["warmup"], cmd["seconds"])
             pipe.send(publisher(cmd["prefix"]).run(
                 cmd["prefix"], cmd["exchange"], cmd["symbols"], cmd["rate"], window,
-                cmd["level"], c))
+                cmd["level"], c, cmd.get("stream", "tickers")))
         except Exception as exc:
             pipe.send({"error": repr(exc)})
