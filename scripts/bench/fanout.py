@@ -189,8 +189,16 @@ def subscribe_msg(exchange: str, symbol: str) -> bytes:
     return json.dumps({"action": "subscribe", "request_id": "1", "params": params}).encode()
 
 
-def symbols_for(channels: int) -> list[str]:
-    return [f"S{k:02d}/USDT" for k in range(channels)]
+LAYOUT = "symbols"  # set from --layout
+
+
+def pairs_for(exchange: str, channels: int) -> list[tuple[str, str]]:
+    """The (exchange, symbol) channels of a scenario: ``symbols`` = one exchange with
+    ``channels`` symbols (realistic); ``exchanges`` = ``channels`` exchanges with one
+    symbol each (isolates per-exchange routing cost in the gateway)."""
+    if LAYOUT == "symbols" or channels == 1:
+        return [(exchange, f"S{k:02d}/USDT") for k in range(channels)]
+    return [(f"{exchange}{k:02d}", "S00/USDT") for k in range(channels)]
 
 
 def login(url: str, email: str) -> str:
@@ -264,7 +272,7 @@ class Bench:
         """One load step against ``v``: ``offered`` deliveries/s for the window."""
         a = self.args
         seconds = seconds or a.seconds
-        symbols = symbols_for(channels)
+        pairs = pairs_for(v.exchange, channels)
         subs = [len(range(k, n, channels)) for k in range(channels)]
         rate = offered * channels / n  # publishes/s
         self.wait_quiet()
@@ -279,8 +287,8 @@ class Bench:
         cpu0 = {p: harness.cpu_seconds(p) for p in pids}
         busy0, _ = harness.machine_busy_seconds()
         t0 = time.monotonic()
-        res = self.pub.call({"op": "run", "prefix": v.prefix, "exchange": v.exchange,
-                             "symbols": symbols, "rate": rate, "start": start,
+        res = self.pub.call({"op": "run", "prefix": v.prefix, "pairs": pairs,
+                             "rate": rate, "start": start,
                              "warmup": a.warmup, "seconds": seconds, "level": self.level,
                              "stream": STREAM},
                             timeout=a.warmup + seconds + 30)
@@ -329,20 +337,35 @@ class Bench:
             print("   " + step_line(rec), flush=True)
         return rec
 
+    def attempt(self, v: Variant, offered: float, n: int, channels: int) -> dict[str, Any]:
+        """One step; a near miss (90-99% on time) is run once more (not in --quick)."""
+        rec = self.step(v, offered, n, channels)
+        if not rec["clean"] and rec["ok_frac"] >= 0.9 and not self.args.quick:
+            rec = self.step(v, offered, n, channels)
+        return rec
+
     def ramp(self, group: list[Variant], n: int, channels: int) -> None:
         a = self.args
         for v in group:
             v.best = v.fail = None
             v.alive = True
             v.at_best = v.at_half = None
-        offered = a.start
+        for v in group:  # the start rate; below it, step down until clean (or a floor)
+            offered = a.start
+            while offered >= a.start / 16:
+                rec = self.attempt(v, offered, n, channels)
+                if rec["clean"]:
+                    v.best, v.at_best = offered, rec
+                    break
+                v.fail = offered
+                offered /= a.factor * a.factor
+            v.alive = v.best == a.start
+        offered = a.start * a.factor
         while any(v.alive for v in group) and offered <= a.max_rate:
             for v in group:
                 if not v.alive:
                     continue
-                rec = self.step(v, offered, n, channels)
-                if not rec["clean"] and rec["ok_frac"] >= 0.9 and not a.quick:
-                    rec = self.step(v, offered, n, channels)  # a near miss: once more
+                rec = self.attempt(v, offered, n, channels)
                 if rec["clean"]:
                     v.best, v.at_best = offered, rec
                 else:
@@ -352,7 +375,7 @@ class Bench:
             for v in group:
                 if v.best is not None and v.fail is not None:
                     mid = math.sqrt(v.best * v.fail)
-                    rec = self.step(v, mid, n, channels)
+                    rec = self.attempt(v, mid, n, channels)
                     if rec["clean"]:
                         v.best, v.at_best = mid, rec
         for v in group:
@@ -364,10 +387,9 @@ class Bench:
         print(f"\n== N = {n} sockets, {channels} channel(s): "
               f"{n // channels if n >= channels else n} sockets per channel ==", flush=True)
         group = [self.variants[name] for name in a.variants]
-        symbols = symbols_for(channels)
         for v in group:
-            specs = [(v.path, subscribe_msg(v.exchange, symbols[i % channels]))
-                     for i in range(n)]
+            pairs = pairs_for(v.exchange, channels)
+            specs = [(v.path, subscribe_msg(*pairs[i % channels])) for i in range(n)]
             times, errors, took = self.clients.connect(f"s-{v.name}", v.proc.url, specs, 64,
                                                        a.connect_timeout)
             if errors:
@@ -435,7 +457,8 @@ def summarize(group: list[Variant], n: int, channels: int) -> dict[str, Any]:
 
 # -- connect time and memory ----------------------------------------------------------------
 def connect_phase(bench: Bench, v: Variant, count: int, concurrency: int) -> dict[str, Any]:
-    specs = [(v.path, subscribe_msg(v.exchange, symbols_for(50)[i % 50])) for i in range(count)]
+    pairs = pairs_for(v.exchange, 50)
+    specs = [(v.path, subscribe_msg(*pairs[i % 50])) for i in range(count)]
     times, errors, took = bench.clients.connect("connect", v.proc.url, specs, concurrency,
                                                 bench.args.connect_timeout)
     bench.clients.close("connect")
@@ -455,13 +478,13 @@ def connect_phase(bench: Bench, v: Variant, count: int, concurrency: int) -> dic
 
 def memory_phase(bench: Bench, v: Variant, count: int) -> dict[str, Any]:
     """RSS per idle socket: authenticated, one ticker subscription, no traffic."""
-    symbols = symbols_for(50)
-    warm = [(v.path, subscribe_msg(v.exchange, symbols[i % 50])) for i in range(200)]
+    pairs = pairs_for(v.exchange, 50)
+    warm = [(v.path, subscribe_msg(*pairs[i % 50])) for i in range(200)]
     bench.clients.connect("warm", v.proc.url, warm, 32, bench.args.connect_timeout)
     bench.clients.close("warm")
     time.sleep(1.0)
     before = harness.rss_kib(v.pid)
-    specs = [(v.path, subscribe_msg(v.exchange, symbols[i % 50])) for i in range(count)]
+    specs = [(v.path, subscribe_msg(*pairs[i % 50])) for i in range(count)]
     times, errors, _took = bench.clients.connect("idle", v.proc.url, specs, 64,
                                                 max(bench.args.connect_timeout, 120))
     time.sleep(1.0)
@@ -595,6 +618,9 @@ def parse_args() -> argparse.Namespace:
                         "gateway: fullon_gateway.publish.Publisher.ticker")
     p.add_argument("--stream", choices=["tickers", "trades"], default="tickers",
                    help="trades (never conflated) needs --publisher gateway")
+    p.add_argument("--layout", choices=["symbols", "exchanges"], default="symbols",
+                   help="what the channels of a scenario are: symbols of one exchange "
+                        "(default) or one symbol on each of that many exchanges")
     p.add_argument("--scenarios", default="100x1,100x50,1000x1,1000x50",
                    help="NxCHANNELS list")
     p.add_argument("--variants", default="a,a_batch,b,c")
@@ -633,9 +659,9 @@ def parse_args() -> argparse.Namespace:
 
 
 def main() -> int:
-    global STREAM
+    global STREAM, LAYOUT
     args = parse_args()
-    STREAM = args.stream
+    STREAM, LAYOUT = args.stream, args.layout
     began = time.monotonic()
     fd_limit = wsclient.raise_fd_limit()  # inherited by the servers started below
     redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -646,7 +672,8 @@ def main() -> int:
           f"loadavg {loadavg()}")
     print(f"   python {platform.python_version()}, aiohttp {aiohttp.__version__}; gateway tree "
           f"{gw_tree} ({git_head(gw_tree)})")
-    print(f"   publisher: {args.publisher}, stream {args.stream}; client loop: "
+    print(f"   publisher: {args.publisher}, stream {args.stream}, channels = {args.layout}; "
+          f"client loop: "
           f"{client_loop(args.uvloop)}; fd limit {fd_limit}")
     print(f"   steps: warm-up {args.warmup} s + {args.seconds} s measured, on time = by window "
           f"end + {args.grace * 1000:.0f} ms, rates x{args.factor} from {args.start:.0f}/s")

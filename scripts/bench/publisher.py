@@ -12,7 +12,8 @@ costs a few microseconds of CPU per message instead of redis-py's tens.
 (snapshot, history and publish with a seq in one Lua script); it needs the gateway on
 PYTHONPATH and costs far more per message (one script call each, through redis-py).
 
-The Tick JSON carries ``bench_ts`` (time.time() when the message is built),
+Messages go to the given (exchange, symbol) channels in turn. The Tick JSON carries
+``bench_ts`` (time.time() when the message is built),
 ``bench_n`` (a counter per symbol) and ``bench_level`` (the load step).
 Messages are paced in 2 ms slots: each slot sends what is due, so the rate is exact
 over the step and bursts are at most one slot long.
@@ -62,6 +63,9 @@ def tick(exchange: str, symbol: str, n: int, level: int, now: float) -> bytes:
     })
 
 
+Pair = tuple[str, str]  # (exchange, symbol): one channel of the load
+
+
 class RawPublisher:
     def __init__(self, host: str, port: int, db: int) -> None:
         self.sock = socket.create_connection((host, port))
@@ -88,14 +92,14 @@ class RawPublisher:
         finally:
             self.sock.setblocking(True)
 
-    def run(self, prefix: str, exchange: str, symbols: list[str], rate: float, window: Window,
-            level: int, counters: dict[str, int], stream: str = "tickers") -> dict[str, Any]:
+    def run(self, prefix: str, pairs: list[Pair], rate: float, window: Window, level: int,
+            counters: dict[Pair, int], stream: str = "tickers") -> dict[str, Any]:
         if stream != "tickers":
             raise ValueError("the contract publisher (set_ticker) only publishes tickers")
-        hkey = f"{prefix}tickers:{exchange}".encode()
-        chans = [f"{prefix}ticker_updates:{exchange}:{s}".encode() for s in symbols]
-        fields = [s.encode() for s in symbols]
-        sent = [0] * len(symbols)
+        hkeys = [f"{prefix}tickers:{ex}".encode() for ex, _ in pairs]
+        chans = [f"{prefix}ticker_updates:{ex}:{sym}".encode() for ex, sym in pairs]
+        fields = [sym.encode() for _, sym in pairs]
+        sent = [0] * len(pairs)
         total = int(rate * window.length)
         i = 0
         window.wait_start()
@@ -107,12 +111,11 @@ class RawPublisher:
                 now = time.time()  # one stamp per slot: sent together, in one write
                 counted = now >= window.measure_from
                 while i < due:
-                    k = i % len(symbols)
-                    sym = symbols[k]
-                    n = counters.get(sym, 0)
-                    counters[sym] = n + 1
-                    body = tick(exchange, sym, n, level, now)
-                    out.append(_resp(b"HSET", hkey, fields[k], body))
+                    k = i % len(pairs)
+                    n = counters.get(pairs[k], 0)
+                    counters[pairs[k]] = n + 1
+                    body = tick(pairs[k][0], pairs[k][1], n, level, now)
+                    out.append(_resp(b"HSET", hkeys[k], fields[k], body))
                     out.append(_resp(b"PUBLISH", chans[k], body))
                     if counted:
                         sent[k] += 1
@@ -139,15 +142,15 @@ class GatewayPublisher:
         self.redis = aioredis.Redis.from_url(url)
         self.pub = Publisher(self.redis, prefix)
 
-    def run(self, prefix: str, exchange: str, symbols: list[str], rate: float, window: Window,
-            level: int, counters: dict[str, int], stream: str = "tickers") -> dict[str, Any]:
+    def run(self, prefix: str, pairs: list[Pair], rate: float, window: Window, level: int,
+            counters: dict[Pair, int], stream: str = "tickers") -> dict[str, Any]:
         return self.loop.run_until_complete(
-            self._run(exchange, symbols, rate, window, level, counters, stream))
+            self._run(pairs, rate, window, level, counters, stream))
 
-    async def _run(self, exchange: str, symbols: list[str], rate: float, window: Window,
-                   level: int, counters: dict[str, int], stream: str) -> dict[str, Any]:
+    async def _run(self, pairs: list[Pair], rate: float, window: Window, level: int,
+                   counters: dict[Pair, int], stream: str) -> dict[str, Any]:
         publish = self.pub.ticker if stream == "tickers" else self.pub.trade
-        sent = [0] * len(symbols)
+        sent = [0] * len(pairs)
         total = int(rate * window.length)
         i = 0
         window.wait_start()
@@ -158,12 +161,11 @@ class GatewayPublisher:
             now = time.time()
             counted = now >= window.measure_from
             while i < due:
-                k = i % len(symbols)
-                sym = symbols[k]
-                n = counters.get(sym, 0)
-                counters[sym] = n + 1
-                body = orjson.loads(tick(exchange, sym, n, level, now))
-                batch.append(publish(exchange, sym, body))
+                k = i % len(pairs)
+                ex, sym = pairs[k]
+                n = counters.get(pairs[k], 0)
+                counters[pairs[k]] = n + 1
+                batch.append(publish(ex, sym, orjson.loads(tick(ex, sym, n, level, now))))
                 sent[k] += counted
                 i += 1
             for j in range(0, len(batch), 64):  # bounded: redis-py's pool has a limit
@@ -175,15 +177,16 @@ class GatewayPublisher:
 
 
 def worker(pipe: Any, kind: str, redis_url: str, gateway_path: str = "") -> None:
-    """Child process: {"op": "run", prefix, exchange, symbols, rate, start, warmup, seconds,
-    level} -> {"sent": [counted messages per symbol], "seconds"}."""
+    """Child process: {"op": "run", prefix, pairs: [[exchange, symbol]], rate, start,
+    warmup, seconds, level, stream} -> {"sent": [counted messages per pair], "seconds"}.
+    Messages go to the pairs in turn."""
     import sys
     from urllib.parse import urlparse
 
     if gateway_path:
         sys.path.insert(0, gateway_path)
     u = urlparse(redis_url)
-    counters: dict[tuple[str, str], dict[str, int]] = {}
+    counters: dict[str, dict[Pair, int]] = {}
     pubs: dict[str, Any] = {}
 
     def publisher(prefix: str) -> Any:
@@ -202,10 +205,11 @@ def worker(pipe: Any, kind: str, redis_url: str, gateway_path: str = "") -> None
             pipe.send({})
             return
         try:
-            c = counters.setdefault((cmd["prefix"], cmd["exchange"]), {})
+            c = counters.setdefault(cmd["prefix"], {})
+            pairs = [(ex, sym) for ex, sym in cmd["pairs"]]
             window = Window(cmd["start"], cmd["warmup"], cmd["seconds"])
             pipe.send(publisher(cmd["prefix"]).run(
-                cmd["prefix"], cmd["exchange"], cmd["symbols"], cmd["rate"], window,
+                cmd["prefix"], pairs, cmd["rate"], window,
                 cmd["level"], c, cmd.get("stream", "tickers")))
         except Exception as exc:
             pipe.send({"error": repr(exc)})
