@@ -413,9 +413,12 @@ class Bench:
         try:
             self.ramp(group, n, channels)
             if a.py_spy and (n, channels) == tuple(a.py_spy_scenario):
+                # The gateway at its clean rate, and (c) at that same rate to compare.
+                gw = self.variants["a"].best if "a" in a.variants else None
                 for v in group:
-                    if v.name in ("a", "a_batch") and v.best:
-                        profile(self, v, v.best, n, channels)
+                    rate = v.best if v.name in ("a", "a_batch") else gw
+                    if v.name in ("a", "a_batch", "c") and rate:
+                        profile(self, v, rate, n, channels)
         finally:
             for v in group:
                 self.clients.close(f"s-{v.name}")
@@ -659,7 +662,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--idle-sockets", type=int, default=5000)
     p.add_argument("--connect-timeout", type=float, default=60)
     p.add_argument("--py-spy", type=float, default=0.0, metavar="SECONDS",
-                   help="profile the gateway at its clean rate in --py-spy-scenario")
+                   help="profile the gateway at its clean rate in --py-spy-scenario, and "
+                        "(c) at the gateway's rate")
     p.add_argument("--py-spy-scenario", default="1000x1")
     p.add_argument("--json", help="write every figure here")
     p.add_argument("-q", dest="verbose", action="store_false", help="no per-step lines")

@@ -25,7 +25,7 @@ import resource
 import struct
 import threading
 import time
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -119,9 +119,10 @@ class WSClient(asyncio.Protocol):
 
     # -- asyncio.Protocol --------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  # uvloop's is no subclass
+        # A cast, not an isinstance check: uvloop's transport is no asyncio.Transport.
+        self.transport = cast(asyncio.Transport, transport)
         self.open = True
-        transport.write(self.request)
+        self.transport.write(self.request)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.open:
