@@ -474,7 +474,8 @@ def summarize(group: list[Variant], n: int, channels: int) -> dict[str, Any]:
 
 
 # -- connect time and memory ----------------------------------------------------------------
-def connect_phase(bench: Bench, v: Variant, count: int, concurrency: int) -> dict[str, Any]:
+def connect_phase(bench: Bench, v: Variant, count: int,
+                  concurrency: int) -> dict[str, Any] | None:
     pairs = pairs_for(v.exchange, 50)
     specs = [(v.path, subscribe_msg(*pairs[i % 50])) for i in range(count)]
     times, errors, took = bench.clients.connect("connect", v.proc.url, specs, concurrency,
@@ -482,6 +483,9 @@ def connect_phase(bench: Bench, v: Variant, count: int, concurrency: int) -> dic
     bench.clients.close("connect")
     bench.settle()
     times.sort()
+    if not times:
+        print(f"   {v.label:<26} no socket connected ({errors[0] if errors else '?'})")
+        return None
 
     def pct(p: float) -> float:
         return times[min(len(times) - 1, int(p / 100 * len(times)))] if times else float("nan")
@@ -495,7 +499,7 @@ def connect_phase(bench: Bench, v: Variant, count: int, concurrency: int) -> dic
     return rec
 
 
-def memory_phase(bench: Bench, v: Variant, count: int) -> dict[str, Any]:
+def memory_phase(bench: Bench, v: Variant, count: int) -> dict[str, Any] | None:
     """RSS per idle socket: authenticated, one ticker subscription, no traffic."""
     pairs = pairs_for(v.exchange, 50)
     warm = [(v.path, subscribe_msg(*pairs[i % 50])) for i in range(200)]
@@ -512,6 +516,9 @@ def memory_phase(bench: Bench, v: Variant, count: int) -> dict[str, Any]:
     after = harness.rss_kib(v.pid)
     bench.clients.close("idle")
     bench.settle()
+    if not times:
+        print(f"   {v.label:<26} no socket connected ({errors[0] if errors else '?'})")
+        return None
     per = (after - before) * 1.024 / max(1, len(times))  # KiB -> kB
     rec = {"variant": v.name, "sockets": len(times), "errors": len(errors),
            "rss_before_kib": before, "rss_after_kib": after, "kb_per_socket": per}
@@ -670,11 +677,15 @@ def parse_args() -> argparse.Namespace:
     args = p.parse_args()
     if args.stream == "trades" and args.publisher != "gateway":
         p.error("--stream trades needs --publisher gateway (set_ticker only publishes tickers)")
-    if args.quick:
-        args.scenarios = "1000x1,1000x50"
-        args.seconds, args.warmup, args.factor, args.bisect = 1.0, 0.3, 1.7, False
-        args.start = 15_000
-        args.idle_sockets = min(args.idle_sockets, 2000)
+    if args.quick:  # shorter everything, unless given explicitly
+        given = {a.split("=")[0] for a in sys.argv[1:] if a.startswith("--")}
+        quick = {"scenarios": "1000x1,1000x50", "seconds": 1.0, "warmup": 0.3, "factor": 1.7,
+                 "start": 15_000.0, "idle_sockets": 2000}
+        for name, value in quick.items():
+            if "--" + name.replace("_", "-") not in given:
+                setattr(args, name, value)
+        if "--no-bisect" not in given:
+            args.bisect = False
     args.scenarios = [tuple(int(x) for x in s.split("x")) for s in args.scenarios.split(",")]
     args.variants = [v for v in args.variants.split(",") if v]
     args.py_spy_scenario = [int(x) for x in args.py_spy_scenario.split("x")]
@@ -726,6 +737,13 @@ def main() -> int:
             "c": Variant("c", base_c, f"{tag}c:", "bench_c", "/api/v1/cache/ws"),
         }
         bench = Bench(args, clients, pub, variants, redis_url)
+        _, errors, _ = clients.connect("probe", gateway.url, [
+            (path, subscribe_msg("bench_a", "S00/USDT"))], 1, 15)
+        clients.close("probe")
+        if errors:
+            print(f"   the gateway in {gw_tree} cannot stream tickers ({errors[0]}): "
+                  "(a) skipped; --gateway-path points at a tree that can")
+            args.variants = [v for v in args.variants if not v.startswith("a")]
 
         if args.idle_sockets:
             print(f"\n== RSS per idle socket ({args.idle_sockets} sockets, each authenticated "

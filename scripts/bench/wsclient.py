@@ -224,7 +224,8 @@ class WSClient(asyncio.Protocol):
         if self.transport is not None and self.open:
             self.open = False
             try:
-                self.transport.write(client_frame(8, struct.pack("!H", 1000)))
+                if self.upgraded:  # a close frame means nothing to an HTTP server
+                    self.transport.write(client_frame(8, struct.pack("!H", 1000)))
             finally:
                 self.transport.close()
 
