@@ -536,21 +536,27 @@ def profile(bench: Bench, v: Variant, offered: float, n: int, channels: int) -> 
         return
     seconds = bench.args.py_spy
     out = Path(tempfile.gettempdir()) / f"fanout-{v.name}-{n}x{channels}.txt"
+    out.unlink(missing_ok=True)
     spy = subprocess.Popen(["py-spy", "record", "--format", "raw", "-r", "250", "-d",
                             str(int(seconds + bench.args.warmup + 1)), "-p", str(v.pid),
-                            "-o", str(out), "--nonblocking"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            "-o", str(out),
+                            # --native pauses the process per sample (slower, exact C frames)
+                            *(["--native"] if bench.args.py_spy_native else ["--nonblocking"])],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     time.sleep(0.5)
     rec = bench.step(v, offered, n, channels, seconds=seconds)
     try:
-        spy.wait(seconds + 30)
+        _, err = spy.communicate(timeout=seconds + 30)
     except subprocess.TimeoutExpired:
         spy.kill()
+        err = "py-spy timed out"
     print(f"\n   profile of {v.label} at {rec['delivered_per_s']:.0f} deliveries/s "
           f"(server {100 * rec['server_cpu']:.0f}% cpu); collapsed stacks in {out}")
     if out.exists():
         for line in summarize_profile(out.read_text()):
             print("     " + line)
+    else:
+        print(f"     py-spy wrote nothing: {(err or '').strip()[-300:]}")
 
 
 def summarize_profile(text: str, top: int = 14) -> list[str]:
@@ -562,6 +568,8 @@ def summarize_profile(text: str, top: int = 14) -> list[str]:
         stack, _, count_s = line.rpartition(" ")
         if not stack or not count_s.isdigit():
             continue
+        if "PyThread_acquire_lock" in stack:
+            continue  # an idle executor thread waiting for work (--native shows these)
         count = int(count_s)
         total += count
         frames = [f.split(" (")[0] + " (" + f.split(" (")[-1].rsplit(":", 1)[0].split("/")[-1]
@@ -576,7 +584,8 @@ def summarize_profile(text: str, top: int = 14) -> list[str]:
     lines.append("inclusive (stream code and aiohttp/redis entry points):")
     keep = [(f, c) for f, c in incl.most_common(200)
             if any(k in f for k in ("fanout", "connection", "hub", "frames", "web_ws",
-                                    "writer", "client", "streams", "service", "_read"))]
+                                    "writer", "client", "streams", "service", "_read",
+                                    "gc_collect"))]
     lines += [f"  {100 * c / total:5.1f}%  {f}" for f, c in keep[:top]]
     return lines
 
@@ -672,6 +681,8 @@ def parse_args() -> argparse.Namespace:
                    help="profile the gateway at its clean rate in --py-spy-scenario, and "
                         "(c) at the gateway's rate")
     p.add_argument("--py-spy-scenario", default="1000x1")
+    p.add_argument("--py-spy-native", action="store_true",
+                   help="include C frames (the garbage collector, syscalls) in the profile")
     p.add_argument("--json", help="write every figure here")
     p.add_argument("-q", dest="verbose", action="store_false", help="no per-step lines")
     args = p.parse_args()
