@@ -5,7 +5,8 @@
 
 Servers, all started at once and measured in turns on the same load:
   (a) the gateway (``python -m fullon_gateway``, or gateway_launcher.py for trees
-      without the CLI), JWT in ``?token=``; (a+batch) the same process, ``&batch=1``;
+      without the CLI), JWT in ``?token=``; (a+batch) a second gateway process (same
+      database and prefix), sockets with ``&batch=1``;
   (b) baseline_per_socket.py: one Redis subscription per WebSocket;
   (c) baseline_raw_fanout.py: one shared subscriber, one pre-encoded frame per
       message per socket, per-socket writer tasks (the one-send-per-message ceiling).
@@ -726,6 +727,11 @@ def main() -> int:
     tag = "fanout" + uuid.uuid4().hex[:6]
     gateway = harness.start_gateway(tag, {"FULLON_ACCESS_TTL": "3600"},
                                     gateway_path=args.gateway_path)
+    # ?batch=1 gets its own gateway process (same database, prefix and secret, so the
+    # same JWT works): each process then holds N sockets, as a deployment would, and
+    # one variant's heap (and garbage-collector pauses) never weighs on the other's.
+    gateway_b = harness.start_gateway(tag, {"FULLON_ACCESS_TTL": "3600"},
+                                      gateway_path=args.gateway_path)
     source = [] if args.publisher == "contract" else ["gateway"]
     base_b = harness.start_script("baseline_per_socket.py", redis_url, f"{tag}b:", *source)
     base_c = harness.start_script("baseline_raw_fanout.py", redis_url, f"{tag}c:", *source)
@@ -743,7 +749,7 @@ def main() -> int:
         path = f"/api/v1/cache/ws?token={token}"
         variants = {
             "a": Variant("a", gateway, gp, "bench_a", path),
-            "a_batch": Variant("a_batch", gateway, gp, "bench_ab", path + "&batch=1"),
+            "a_batch": Variant("a_batch", gateway_b, gp, "bench_ab", path + "&batch=1"),
             "b": Variant("b", base_b, f"{tag}b:", "bench_b", "/api/v1/cache/ws"),
             "c": Variant("c", base_c, f"{tag}c:", "bench_c", "/api/v1/cache/ws"),
         }
@@ -773,7 +779,7 @@ def main() -> int:
     finally:
         clients.stop()
         pub.stop()
-        for proc in (gateway, base_b, base_c):
+        for proc in (gateway, gateway_b, base_b, base_c):
             proc.stop()
     took = time.monotonic() - began
     print(f"\n   run took {took:.0f} s; loadavg at the end "
