@@ -143,9 +143,6 @@ class Clients:
                 out["hist"] = [a + b for a, b in zip(out["hist"], r["hist"], strict=True)]
         return out
 
-    def cpu(self) -> float:
-        return sum(r["cpu"] for r in self.all({"op": "cpu"}))
-
     def close(self, group: str) -> None:
         self.all({"op": "close", "group": group}, 60)
 

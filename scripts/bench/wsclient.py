@@ -290,9 +290,6 @@ class Worker:
                     "close_codes": dict(s.close_codes)}
         if op == "close":
             return await self.close(cmd["group"])
-        if op == "cpu":
-            r = resource.getrusage(resource.RUSAGE_SELF)
-            return {"cpu": r.ru_utime + r.ru_stime}
         raise ValueError(op)
 
 
