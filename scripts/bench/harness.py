@@ -66,14 +66,26 @@ def start_bare() -> Proc:
     return Proc(url, proc, {})
 
 
-def start_gateway(tag: str, extra_env: dict[str, str] | None = None, *args: str) -> Proc:
-    """The real gateway (``python -m fullon_gateway``) on its own database and prefix."""
+def gateway_command(pythonpath: str) -> list[str]:
+    """How to run the gateway tree at ``pythonpath``: its CLI, or the bench launcher for
+    trees cut before the CLI existed (see gateway_launcher.py)."""
+    if (Path(pythonpath) / "fullon_gateway" / "__main__.py").exists():
+        return [sys.executable, "-m", "fullon_gateway"]
+    return [sys.executable, str(ROOT / "scripts/bench/gateway_launcher.py")]
+
+
+def start_gateway(tag: str, extra_env: dict[str, str] | None = None, *args: str,
+                  gateway_path: str | None = None) -> Proc:
+    """The real gateway (``python -m fullon_gateway``) on its own database and prefix.
+
+    ``gateway_path`` runs another tree's gateway (another branch's worktree) instead of
+    this one's."""
     port = free_port()
     state = Path(os.environ.get("TMPDIR", "/tmp")) / f"fgw-bench-{tag}"
     state.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("FULLON_")}
     env.update({
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": str(Path(gateway_path).resolve()) if gateway_path else str(ROOT),
         "FULLON_PORT": str(port),
         "FULLON_STATE_DIR": str(state),
         "FULLON_DATABASE_URL": os.environ.get(
@@ -84,17 +96,56 @@ def start_gateway(tag: str, extra_env: dict[str, str] | None = None, *args: str)
         "FULLON_LOG_LEVEL": "WARNING",
         **(extra_env or {}),
     })
-    proc = subprocess.Popen([sys.executable, "-m", "fullon_gateway", *args], env=env, cwd=state)
+    proc = subprocess.Popen([*gateway_command(env["PYTHONPATH"]), *args], env=env, cwd=state)
     url = f"http://127.0.0.1:{port}"
     wait_http(url + "/health/live", proc)
     return Proc(url, proc, env)
 
 
 def cli(gateway: Proc, *args: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "fullon_gateway", *args], env=gateway.env,
+    done = subprocess.run([*gateway_command(gateway.env["PYTHONPATH"]), *args], env=gateway.env,
                           cwd=gateway.env["FULLON_STATE_DIR"], capture_output=True, text=True,
                           check=False)
     return done.stdout
+
+
+def start_script(script: str, *args: str) -> Proc:
+    """A baseline server ``scripts/bench/<script> PORT *args`` serving /health/live."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(ROOT / "scripts/bench" / script), str(port),
+                             *args])
+    url = f"http://127.0.0.1:{port}"
+    wait_http(url + "/health/live", proc)
+    return Proc(url, proc, {})
+
+
+def rss_kib(pid: int) -> int:
+    """VmRSS of a process, in KiB (/proc/<pid>/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (/proc/<pid>/stat)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = text[text.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def machine_busy_seconds() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot (/proc/stat)."""
+    first = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    values = [int(v) for v in first[:8]]
+    idle = values[3] + values[4]
+    return (sum(values) - idle) / CLK_TCK, sum(values) / CLK_TCK
 
 
 @dataclass
