@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import gc
 import logging
 import sys
 from collections.abc import Sequence
@@ -107,6 +108,19 @@ def resolve_dependencies(
     return dataclasses.replace(settings, database_url=db_url, redis_url=redis_url), embedded
 
 
+async def _tune_gc(_app: web.Application) -> None:
+    """Make cyclic-GC pauses rare in the serving process.
+
+    A full collection walks every tracked object (~130 per open socket) and stalls every
+    stream while it runs: 90-150 ms at 1,000 sockets, collecting nothing (docs/bench.md).
+    Objects alive at start-up are frozen out of collections, and young collections run
+    after 50,000 allocations instead of 700. Only the server process does this; tests
+    and library users keep Python's defaults.
+    """
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+
+
 def _serve(settings: Settings, demo: bool = False) -> None:
     from fullon_gateway.app import create_app
 
@@ -118,6 +132,7 @@ def _serve(settings: Settings, demo: bool = False) -> None:
             from fullon_gateway.demo import attach_demo
 
             attach_demo(app)
+        app.on_startup.append(_tune_gc)
         web.run_app(
             app, host=settings.host, port=settings.port, print=None,
             shutdown_timeout=settings.grace_period, access_log_class=QuietAccessLogger,

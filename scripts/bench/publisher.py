@@ -136,6 +136,7 @@ class GatewayPublisher:
 
     def __init__(self, url: str, prefix: str) -> None:
         import redis.asyncio as aioredis
+
         from fullon_gateway.publish import Publisher  # the gateway tree, on sys.path
 
         self.loop = asyncio.new_event_loop()
