@@ -18,6 +18,7 @@ from aiohttp import web
 
 from fullon_gateway.auth.middleware import auth_middleware
 from fullon_gateway.auth.service import AUTH_CHANNEL, AuthService
+from fullon_gateway.bodies import body_middleware, setup_bodies
 from fullon_gateway.dashboard.views import DashboardHandler, setup_templates
 from fullon_gateway.errors import error_middleware
 from fullon_gateway.handlers.api_keys import ApiKeysHandler
@@ -135,6 +136,7 @@ def create_app(settings: Settings) -> web.Application:
         middlewares=[
             metrics_middleware(lambda r: r.app[METRICS]),
             error_middleware,
+            body_middleware(settings),
             auth_middleware(lambda r: r.app[AUTH]),
         ],
     )
@@ -145,6 +147,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.extend([_postgres, _redis, _auth_and_hub, ohlcv_loader_ctx,
                              streams_ctx, live_ohlcv_ctx])
     app.on_startup.append(_on_startup)
+    setup_bodies(app)
     app.on_shutdown.append(_on_shutdown)
     setup_templates(app)
     for handler in (HealthHandler(), AuthHandler(), ApiKeysHandler(), OrmHandler(),

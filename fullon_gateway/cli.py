@@ -22,6 +22,7 @@ from fullon_gateway import __version__
 from fullon_gateway.embedded import Embedded, local_postgres_url, local_redis_url, start_embedded
 from fullon_gateway.errors import ApiError
 from fullon_gateway.logs import QuietAccessLogger, setup_logging
+from fullon_gateway.serving import serve
 from fullon_gateway.settings import Settings, SettingsError, load_settings, with_jwt_secret
 
 log = logging.getLogger("fullon_gateway")
@@ -133,11 +134,9 @@ def _serve(settings: Settings, demo: bool = False) -> None:
 
             attach_demo(app)
         app.on_startup.append(_tune_gc)
-        web.run_app(
-            app, host=settings.host, port=settings.port, print=None,
-            shutdown_timeout=settings.grace_period, access_log_class=QuietAccessLogger,
-            handle_signals=True,
-        )
+        # The guarded listener (serving.py), not web.run_app: connection caps, JSON
+        # parser errors, keep-alive timeouts and throttled resource-error logs.
+        asyncio.run(serve(app, settings, access_log_class=QuietAccessLogger))
     finally:
         if embedded is not None:
             embedded.stop()

@@ -66,6 +66,18 @@ class Settings:
     api_key_touch_interval: float = 60.0
     # HTTP limits.
     max_body_bytes: int = 1024 * 1024
+    # Seconds a request body may take to arrive in full (408 after), and an idle
+    # keep-alive connection (or one still sending its headers) stays open.
+    body_timeout: float = 30.0
+    keepalive_timeout: float = 15.0
+    # Open connections: per client address (0 = no cap; behind a load balancer every
+    # connection comes from its address) and in total (0 = the file limit less a
+    # reserve for Postgres, Redis and logs). Past either, one JSON 503 and a close.
+    max_connections: int = 0
+    max_connections_per_address: int = 256
+    # Resource errors (out of file descriptors...) are logged once per interval, with
+    # a count of how many happened.
+    resource_log_interval: float = 10.0
     # WebSocket limits (API.md section 7); tests shrink them.
     ws_max_frame: int = 64 * 1024
     ws_max_subscriptions: int = 256
@@ -168,7 +180,11 @@ def _validate(s: Settings) -> None:
                  "argon2_parallelism"):
         if getattr(s, name) <= 0:
             raise SettingsError(f"{name} must be greater than zero")
-    for name in ("grace_period", "auth_cache_ttl", "db_pool_min"):
+    for name in ("body_timeout", "keepalive_timeout", "resource_log_interval"):
+        if getattr(s, name) <= 0:
+            raise SettingsError(f"{name} must be greater than zero")
+    for name in ("grace_period", "auth_cache_ttl", "db_pool_min", "max_connections",
+                 "max_connections_per_address"):
         if getattr(s, name) < 0:
             raise SettingsError(f"{name} must not be negative")
     if s.db_pool_min > s.db_pool_max:
