@@ -115,10 +115,8 @@ def _close_revoked_sockets(app: web.Application) -> None:
 
 
 async def _on_startup(app: web.Application) -> None:
+    # "ready" is logged by the CLI once the port is bound, not here (before the bind).
     _close_revoked_sockets(app)
-    settings = app[SETTINGS]
-    log.info("fullon_gateway ready: http://%s:%d (env=%s)",
-             settings.host, settings.port, settings.env)
 
 
 async def _on_shutdown(app: web.Application) -> None:

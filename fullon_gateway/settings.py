@@ -1,7 +1,14 @@
-"""Settings: config/gateway.yaml, then FULLON_* environment variables, then flags.
+"""Settings: a YAML file, then FULLON_* environment variables, then flags.
 
 Everything the gateway can be told lives in one frozen dataclass. Loading validates
 every value and stops with one clear sentence (SettingsError) instead of a traceback.
+
+Nothing depends on the current directory. The state directory (generated JWT secret,
+embedded Postgres and Redis data) is ``--state-dir``, else ``FULLON_STATE_DIR``, else a
+``state_dir`` in the file named by ``--config``/``FULLON_CONFIG``, else the per-user data
+directory (``platformdirs``: ``~/.local/share/fullon_gateway`` on Linux). The YAML file
+read is the one named by ``--config``/``FULLON_CONFIG``, else ``gateway.yaml`` in the
+state directory when it exists.
 """
 
 from __future__ import annotations
@@ -17,7 +24,15 @@ from typing import Any
 import yaml
 
 ENV_PREFIX = "FULLON_"
-DEFAULT_CONFIG = Path("config") / "gateway.yaml"
+APP_NAME = "fullon_gateway"
+CONFIG_NAME = "gateway.yaml"  # looked up in the state directory
+
+
+def default_state_dir() -> str:
+    """The per-user data directory (XDG_DATA_HOME on Linux, so tests can redirect it)."""
+    import platformdirs
+
+    return str(Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)))
 
 
 class SettingsError(ValueError):
@@ -42,7 +57,8 @@ class Settings:
     # environments (or two test workers) can share one Redis server. Empty in production
     # so the names match fullon_cache exactly.
     redis_prefix: str = ""
-    state_dir: str = ".state"
+    # Absolute after load_settings; see the module docstring for how it is found.
+    state_dir: str = field(default_factory=default_state_dir)
     db_pool_min: int = 2
     db_pool_max: int = 10
     dependency_timeout: float = 2.0
@@ -82,18 +98,21 @@ class Settings:
     # Unset: the gateway refuses credentials instead of storing them in the clear.
     exchange_secrets_key: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # The YAML file that was read (absolute), or None; set by load_settings, not a setting.
+    config_file: str | None = None
 
     @property
     def production(self) -> bool:
         return self.env == "production"
 
 
-_FIELDS = {f.name: f for f in fields(Settings) if f.name != "extra"}
+_FIELDS = {f.name: f for f in fields(Settings) if f.name not in ("extra", "config_file")}
 
 
 def _coerce(name: str, raw: Any) -> Any:
     """Turn a YAML/env/flag value into the field's type, or say why it cannot be."""
-    default = _FIELDS[name].default
+    spec = _FIELDS[name]
+    default = spec.default if spec.default is not dataclasses.MISSING else ""
     kind = type(default) if default is not None else str
     if raw is None:
         return None
@@ -200,27 +219,40 @@ def load_settings(
 ) -> Settings:
     """Layer YAML, environment and flag values over the defaults, then validate."""
     environ = os.environ if environ is None else environ
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     named = config_path or environ.get(ENV_PREFIX + "CONFIG")
-    path = Path(named or DEFAULT_CONFIG)
+    chosen_state = overrides.get("state_dir") or environ.get(ENV_PREFIX + "STATE_DIR")
+    if named:
+        path = Path(named).expanduser().resolve()
+    else:
+        path = Path(chosen_state or default_state_dir()).expanduser().resolve() / CONFIG_NAME
     values: dict[str, Any] = {}
-    if path.exists():
+    read = path.is_file()
+    if read:
         for key, raw in _read_yaml(path).items():
             if key not in _FIELDS:
                 raise SettingsError(f"unknown setting {key!r} in {path}")
             values[key] = _coerce(key, raw)
+        if "state_dir" in values:
+            if not named:
+                raise SettingsError(
+                    f"{path} cannot move the state directory it lives in; "
+                    "use --state-dir or FULLON_STATE_DIR instead")
+            # A relative state_dir in a file is relative to that file, not to the cwd.
+            values["state_dir"] = str(path.parent / Path(values["state_dir"]).expanduser())
     elif named:  # a file asked for by name (flag or FULLON_CONFIG) must be there
         raise SettingsError(f"config file {path} does not exist")
     for name in _FIELDS:
         env_name = ENV_PREFIX + name.upper()
         if env_name in environ:
             values[name] = _coerce(name, environ[env_name])
-    for key, raw in (overrides or {}).items():
-        if raw is None:
-            continue
+    for key, raw in overrides.items():
         if key not in _FIELDS:
             raise SettingsError(f"unknown setting {key!r}")
         values[key] = _coerce(key, raw)
-    settings = Settings(**values)
+    state = values.get("state_dir") or default_state_dir()
+    values["state_dir"] = str(Path(state).expanduser().resolve())
+    settings = Settings(**values, config_file=str(path) if read else None)
     _validate(settings)
     return settings
 
