@@ -22,6 +22,7 @@ from fullon_gateway.dashboard.views import DashboardHandler, setup_templates
 from fullon_gateway.errors import error_middleware
 from fullon_gateway.handlers.api_keys import ApiKeysHandler
 from fullon_gateway.handlers.auth import AuthHandler
+from fullon_gateway.handlers.favicon import FaviconHandler
 from fullon_gateway.handlers.health import HealthHandler
 from fullon_gateway.handlers.ohlcv import OhlcvHandler
 from fullon_gateway.handlers.orm import OrmHandler
@@ -145,7 +146,8 @@ def create_app(settings: Settings) -> web.Application:
     app.on_startup.append(_on_startup)
     app.on_shutdown.append(_on_shutdown)
     setup_templates(app)
-    for handler in (HealthHandler(), AuthHandler(), ApiKeysHandler(), OrmHandler(),
-                    OhlcvHandler(), OpenApiHandler(), DashboardHandler(), StreamsHandler()):
+    for handler in (HealthHandler(), FaviconHandler(), AuthHandler(), ApiKeysHandler(),
+                    OrmHandler(), OhlcvHandler(), OpenApiHandler(), DashboardHandler(),
+                    StreamsHandler()):
         app.add_routes(handler.routes())
     return app

@@ -22,7 +22,7 @@ from aiohttp import web
 from fullon_gateway import __version__
 from fullon_gateway.embedded import Embedded, local_postgres_url, local_redis_url, start_embedded
 from fullon_gateway.errors import ApiError
-from fullon_gateway.keys import SETTINGS as SETTINGS_KEY
+from fullon_gateway.keys import SOCKETS
 from fullon_gateway.logs import QuietAccessLogger, setup_logging
 from fullon_gateway.settings import Settings, SettingsError, load_settings, with_jwt_secret
 
@@ -105,15 +105,17 @@ def resolve_dependencies(
         db_url = db_url or embedded.postgres_url
         redis_url = redis_url or embedded.redis_url
         # Say what really happened: a second command attaches to a running Postgres.
-        done = {"started": "started", "attached": "attached to", "adopted": "adopted"}
-        parts = []
-        if want_pg:
-            parts.append(f"{done[embedded.postgres or 'started']} embedded Postgres")
-        if want_redis:
-            parts.append("started embedded Redis")
+        pg_done = {"started": "started", "attached": "attached to",
+                   "adopted": "adopted"}[embedded.postgres or "started"]
+        if want_pg and want_redis and pg_done == "started":
+            what = "started embedded Postgres and Redis"
+        else:
+            what = " and ".join(
+                ([f"{pg_done} embedded Postgres"] if want_pg else [])
+                + (["started embedded Redis"] if want_redis else []))
         missing = " and ".join(n for n, on in (("Postgres", want_pg), ("Redis", want_redis)) if on)
         log.info("no %s configured or answering locally: %s (data in %s)",
-                 missing, " and ".join(parts), Path(settings.state_dir) / "embedded")
+                 missing, what, Path(settings.state_dir) / "embedded")
     return dataclasses.replace(settings, database_url=db_url, redis_url=redis_url), embedded
 
 
@@ -142,12 +144,21 @@ def _serve(settings: Settings, demo: bool = False) -> None:
 
             attach_demo(app)
         app.on_startup.append(_tune_gc)
-        app.on_shutdown.insert(0, _log_shutdown)
+        serving = False
 
         def ready(_banner: str) -> None:
             # aiohttp "prints" its banner once every site is bound and listening.
+            nonlocal serving
+            serving = True
             log.info("fullon_gateway ready: http://%s:%d (env=%s)",
                      settings.host, settings.port, settings.env)
+
+        async def log_shutdown(app: web.Application) -> None:
+            if serving:
+                log.info("shutting down: closing %d WebSocket(s), finishing requests in "
+                         "flight (up to %gs)", len(app[SOCKETS]), settings.grace_period)
+
+        app.on_shutdown.insert(0, log_shutdown)
 
         try:
             web.run_app(
@@ -165,13 +176,6 @@ def _serve(settings: Settings, demo: bool = False) -> None:
     finally:
         if embedded is not None:
             embedded.stop()
-
-
-async def _log_shutdown(app: web.Application) -> None:
-    from fullon_gateway.keys import SOCKETS
-
-    log.info("shutting down: closing %d WebSocket(s), finishing requests in flight "
-             "(up to %gs)", len(app[SOCKETS]), app[SETTINGS_KEY].grace_period)
 
 
 async def _with_pool(settings: Settings, work: Any) -> Any:

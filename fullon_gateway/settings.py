@@ -99,7 +99,7 @@ class Settings:
     exchange_secrets_key: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
     # The YAML file that was read (absolute), or None; set by load_settings, not a setting.
-    config_file: str | None = None
+    config_file: str | None = field(default=None, compare=False)
 
     @property
     def production(self) -> bool:

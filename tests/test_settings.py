@@ -15,8 +15,10 @@ from fullon_gateway.settings import Settings, SettingsError, load_settings, with
 
 @pytest.fixture(autouse=True)
 def _no_default_config(tmp_path, monkeypatch):
-    """Run from an empty directory so no config/gateway.yaml is picked up by accident."""
+    """Run from an empty directory, with the per-user data directory (where a default
+    gateway.yaml would be found) in this test's own temp dir."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
 
 
 def _yaml(tmp_path: Path, text: str, name: str = "gateway.yaml") -> Path:
@@ -59,11 +61,48 @@ def test_override_none_means_not_given(tmp_path):
     assert s.port == 9002
 
 
-def test_default_config_file_is_read_from_the_working_directory(tmp_path):
-    """config/gateway.yaml in the working directory is read without being named."""
+def test_config_in_the_working_directory_is_not_read(tmp_path):
+    """config/gateway.yaml (or gateway.yaml) in the current directory is ignored: where a
+    process starts must not change what it runs with."""
     (tmp_path / "config").mkdir()
     _yaml(tmp_path / "config", "port: 8123\n")
-    assert load_settings(environ={}).port == 8123
+    _yaml(tmp_path, "port: 8124\n")
+    s = load_settings(environ={})
+    assert s.port == 8000 and s.config_file is None
+
+
+def test_state_dir_defaults_to_the_per_user_data_directory(tmp_path, monkeypatch):
+    """With nothing set, the state directory is platformdirs' per-user data directory
+    (under XDG_DATA_HOME on Linux), absolute, and the same from any working directory."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    here = load_settings(environ={})
+    monkeypatch.chdir("/")
+    there = load_settings(environ={})
+    assert here.state_dir == there.state_dir == str(tmp_path / "data" / "fullon_gateway")
+
+
+def test_gateway_yaml_in_the_state_dir_is_read(tmp_path):
+    """gateway.yaml in the state directory is read without being named, and recorded as
+    the config file; it may not move the state directory it lives in."""
+    state = tmp_path / "state"
+    state.mkdir()
+    path = _yaml(state, "port: 8125\n")
+    s = load_settings(environ={"FULLON_STATE_DIR": str(state)})
+    assert s.port == 8125 and s.config_file == str(path)
+    assert load_settings(environ={}, overrides={"state_dir": str(state)}).port == 8125
+    _yaml(state, "state_dir: elsewhere\n")
+    assert "cannot move the state directory" in _error(environ={"FULLON_STATE_DIR": str(state)})
+
+
+def test_relative_state_dir_is_made_absolute(tmp_path, monkeypatch):
+    """A relative state_dir from a flag or the environment is resolved against the
+    working directory once; one in a named config file against that file's directory."""
+    monkeypatch.chdir(tmp_path)
+    assert load_settings(environ={"FULLON_STATE_DIR": "st"}).state_dir == str(tmp_path / "st")
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    path = _yaml(conf, "state_dir: data\n")
+    assert load_settings(config_path=path, environ={}).state_dir == str(conf / "data")
 
 
 def test_fullon_config_names_the_file(tmp_path):
