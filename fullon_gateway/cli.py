@@ -91,8 +91,10 @@ def resolve_dependencies(
 ) -> tuple[Settings, Embedded | None]:
     """Fill in missing URLs: the local default ports when they answer, else embedded."""
     probe = settings.embedded != "always"
-    db_url = settings.database_url or (local_postgres_url() if probe else None)
-    redis_url = settings.redis_url or (local_redis_url() if need_redis and probe else None)
+    db_url = settings.database_url or (
+        local_postgres_url(settings.local_postgres_url) if probe else None)
+    redis_url = settings.redis_url or (
+        local_redis_url(settings.local_redis_url) if need_redis and probe else None)
     want_pg, want_redis = db_url is None, need_redis and redis_url is None
     embedded = None
     if (want_pg or want_redis) and settings.embedded == "never":

@@ -24,11 +24,11 @@ import redis.asyncio as aioredis
 
 from fullon_gateway.auth.passwords import Passwords
 from fullon_gateway.ohlcv.live import bars_to_stream
-from fullon_gateway.ohlcv.loader import OhlcvLoader
+from fullon_gateway.ohlcv.loader import OhlcvLoader, symbol_id_for
 from fullon_gateway.ohlcv.seed import HISTORY_TRADES_PER_MINUTE
 from fullon_gateway.publish import Publisher
 from fullon_gateway.settings import Settings
-from fullon_gateway.simulator import EXCHANGES, MarketSimulator, market_state
+from fullon_gateway.simulator import EXCHANGES, MARKETS, MarketSimulator, market_state
 from fullon_gateway.store.pool import create_pool
 
 log = logging.getLogger(__name__)
@@ -125,6 +125,11 @@ def attach_demo(app: Any) -> None:
         log.warning("demo running: log in as %s / %s", DEMO_EMAIL, DEMO_PASSWORD)
         stop = asyncio.Event()
         publisher = Publisher(app[REDIS], settings.redis_prefix, settings.history_len)
+        # Every demo market exists in the OHLCV store before the port opens: candles
+        # answer 200 (not 404) at once, with live bars within a second.
+        async with app[DB].acquire() as conn:
+            for exchange, symbol in MARKETS:
+                await symbol_id_for(conn, exchange, symbol)
         live_from = dt.datetime.now(dt.UTC)
         simulator = MarketSimulator(publisher, seeded, app[OHLCV_LOADER],
                                     await market_state(app[DB]))

@@ -26,11 +26,14 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from fullon_gateway.settings import Settings
 
 log = logging.getLogger(__name__)
 
-LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/fullon_gateway"
-LOCAL_REDIS = "redis://127.0.0.1:6379/0"
+LOCAL_POSTGRES: str = Settings.local_postgres_url
+LOCAL_REDIS: str = Settings.local_redis_url
 
 
 def _answers(host: str, port: int, timeout: float = 0.5) -> bool:
@@ -50,14 +53,19 @@ def _redis_ping(host: str, port: int) -> bool:
         return False
 
 
-def local_postgres_url() -> str | None:
-    """The local default Postgres, if something answers on 127.0.0.1:5432."""
-    return LOCAL_POSTGRES if _answers("127.0.0.1", 5432) else None
+def _host_port(url: str, default_port: int) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or default_port
 
 
-def local_redis_url() -> str | None:
-    """The local default Redis, if it answers PING on 127.0.0.1:6379."""
-    return LOCAL_REDIS if _redis_ping("127.0.0.1", 6379) else None
+def local_postgres_url(url: str = LOCAL_POSTGRES) -> str | None:
+    """``url`` (the local default Postgres) if something answers on its host and port."""
+    return url if _answers(*_host_port(url, 5432)) else None
+
+
+def local_redis_url(url: str = LOCAL_REDIS) -> str | None:
+    """``url`` (the local default Redis) if it answers PING on its host and port."""
+    return url if _redis_ping(*_host_port(url, 6379)) else None
 
 
 def _free_port() -> int:

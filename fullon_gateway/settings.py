@@ -53,6 +53,10 @@ class Settings:
     # With no URL: "auto" uses the local default port when it answers, else starts an
     # embedded server; "always" skips the local probe; "never" refuses to start one.
     embedded: str = "auto"
+    # Where "the local default ports" are (probed when no URL is set). Tests point them
+    # at closed ports to play a machine with no Postgres or Redis.
+    local_postgres_url: str = "postgresql://postgres@127.0.0.1:5432/fullon_gateway"
+    local_redis_url: str = "redis://127.0.0.1:6379/0"
     # Prefix for every Redis key and channel this gateway reads or writes, so that two
     # environments (or two test workers) can share one Redis server. Empty in production
     # so the names match fullon_cache exactly.
@@ -82,7 +86,7 @@ class Settings:
     api_key_touch_interval: float = 60.0
     # HTTP limits.
     max_body_bytes: int = 1024 * 1024
-    # WebSocket limits (API.md section 7); tests shrink them.
+    # WebSocket limits (docs/contract.md section 7); tests shrink them.
     ws_max_frame: int = 64 * 1024
     ws_max_subscriptions: int = 256
     ws_rate_limit: int = 50
@@ -151,10 +155,14 @@ def _validate(s: Settings) -> None:
         raise SettingsError(f"embedded must be auto, always or never, got {s.embedded!r}")
     if not 0 < s.port < 65536:
         raise SettingsError(f"port must be between 1 and 65535, got {s.port}")
-    if s.database_url and not s.database_url.startswith(("postgresql://", "postgres://")):
-        raise SettingsError("database_url must start with postgresql://")
-    if s.redis_url and not s.redis_url.startswith(("redis://", "rediss://", "unix://")):
-        raise SettingsError("redis_url must start with redis://, rediss:// or unix://")
+    for name in ("database_url", "local_postgres_url"):
+        value = getattr(s, name)
+        if value and not value.startswith(("postgresql://", "postgres://")):
+            raise SettingsError(f"{name} must start with postgresql://")
+    for name in ("redis_url", "local_redis_url"):
+        value = getattr(s, name)
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise SettingsError(f"{name} must start with redis://, rediss:// or unix://")
     if s.jwt_algorithm not in {"HS256", "HS384", "HS512"}:
         raise SettingsError(f"jwt_algorithm must be HS256, HS384 or HS512, got {s.jwt_algorithm}")
     # RFC 7518 3.2: an HMAC key at least as long as the hash (PyJWT warns on every

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -36,7 +37,7 @@ def _error(**kw) -> str:
 
 
 def test_defaults_without_any_configuration():
-    """With no file, no environment and no flags the defaults of API.md section 1 hold."""
+    """With no file, no environment and no flags the defaults of docs/contract.md section 1 hold."""
     s = load_settings(environ={})
     assert (s.host, s.port, s.env, s.access_ttl) == ("127.0.0.1", 8000, "development", 900)
     assert s.database_url is None and s.redis_url is None and s.jwt_secret is None
@@ -249,25 +250,24 @@ def test_development_generates_a_private_secret_and_reuses_it(tmp_path):
     assert sorted(p.name for p in state.iterdir()) == ["jwt_secret"]  # no temp files left
 
 
-def _secret_in_child(state_dir: str, out) -> None:
-    settings = load_settings(environ={"FULLON_STATE_DIR": state_dir})
-    out.put(with_jwt_secret(settings).jwt_secret)
+CHILD = (
+    "from fullon_gateway.settings import load_settings, with_jwt_secret\n"
+    "print(with_jwt_secret(load_settings()).jwt_secret)\n"
+)
 
 
 def test_processes_starting_together_agree_on_one_secret(tmp_path):
     """Several processes generating the secret at once all end up with the same one."""
-    ctx = multiprocessing.get_context("spawn")
-    out = ctx.Queue()
-    procs = [ctx.Process(target=_secret_in_child, args=(str(tmp_path / "state"), out))
-             for _ in range(4)]
+    # Plain subprocesses, all waited for: a multiprocessing "spawn" context would leave
+    # its resource-tracker process running past the test session.
+    env = {**os.environ, "FULLON_STATE_DIR": str(tmp_path / "state")}
+    procs = [subprocess.Popen([sys.executable, "-c", CHILD], env=env, stdout=subprocess.PIPE,
+                              text=True) for _ in range(4)]
+    secrets = set()
     for proc in procs:
-        proc.start()
-    secrets = {out.get(timeout=60) for _ in procs}
-    for proc in procs:
-        proc.join(timeout=60)
-        assert proc.exitcode == 0
-    out.close()
-    out.join_thread()
+        out, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 0
+        secrets.add(out.strip())
     assert len(secrets) == 1
     assert secrets == {(tmp_path / "state" / "jwt_secret").read_text().strip()}
 
@@ -295,3 +295,12 @@ def test_valid_fernet_key_is_accepted():
 
     key = Fernet.generate_key().decode()
     assert load_settings(environ={"FULLON_EXCHANGE_SECRETS_KEY": key}).exchange_secrets_key == key
+
+
+def test_the_repository_template_is_valid_and_moves_no_state():
+    """config/gateway.yaml (the annotated template) loads when passed with --config and
+    leaves the state directory at its default."""
+    template = Path(__file__).resolve().parents[1] / "config" / "gateway.yaml"
+    s = load_settings(config_path=template, environ={})
+    assert s.config_file == str(template)
+    assert s.state_dir == load_settings(environ={}).state_dir

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -97,6 +98,17 @@ def fresh_state() -> Iterator[Path]:
     state = shared_temp_dir(f"fgw-test-state-{uuid.uuid4().hex[:12]}")
     yield state
     shutil.rmtree(state, ignore_errors=True)
+
+
+@pytest.fixture
+def closed_ports() -> Iterator[tuple[int, int]]:
+    """Two ports that refuse connections (bound, never listening) for the test's length."""
+    socks = [socket.socket(), socket.socket()]
+    for sock in socks:
+        sock.bind(("127.0.0.1", 0))
+    yield socks[0].getsockname()[1], socks[1].getsockname()[1]
+    for sock in socks:
+        sock.close()
 
 
 @pytest.fixture(scope="module")
