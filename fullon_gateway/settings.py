@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from cryptography.fernet import Fernet
 
 ENV_PREFIX = "FULLON_"
 APP_NAME = "fullon_gateway"
@@ -101,7 +102,6 @@ class Settings:
     # Fernet key (urlsafe base64 of 32 bytes) that encrypts exchange API credentials.
     # Unset: the gateway refuses credentials instead of storing them in the clear.
     exchange_secrets_key: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
     # The YAML file that was read (absolute), or None; set by load_settings, not a setting.
     config_file: str | None = field(default=None, compare=False)
 
@@ -110,7 +110,7 @@ class Settings:
         return self.env == "production"
 
 
-_FIELDS = {f.name: f for f in fields(Settings) if f.name not in ("extra", "config_file")}
+_FIELDS = {f.name: f for f in fields(Settings) if f.name != "config_file"}
 
 
 def _coerce(name: str, raw: Any) -> Any:
@@ -173,8 +173,6 @@ def _validate(s: Settings) -> None:
             f"jwt_secret must be at least {min_secret} characters long for {s.jwt_algorithm}"
         )
     if s.exchange_secrets_key is not None:
-        from cryptography.fernet import Fernet
-
         try:
             Fernet(s.exchange_secrets_key)
         except (ValueError, TypeError):
