@@ -52,9 +52,13 @@ def _answer_margin(grace: float) -> float:
 async def _read(request: web.Request) -> None:
     try:
         if request.content_type in _FORMS:
+            # post() caches the parsed form (a multipart body cannot be re-read).
             await request.post()
         else:
             await request.read()
+    except (ValueError, AssertionError, KeyError) as exc:
+        # e.g. multipart/form-data without a boundary, a form that is not UTF-8
+        raise BadRequest(f"malformed form body: {exc}", code="malformed_form") from None
     except (ConnectionError, web.RequestPayloadError) as exc:
         if isinstance(exc, ConnectionError) or client_gone(request):
             raise ClientGone() from None

@@ -25,6 +25,7 @@ import logging
 import resource
 import signal
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -343,18 +344,21 @@ async def start_listener(app: web.Application, settings: Settings,
     return runner, site
 
 
-async def serve(app: web.Application, settings: Settings, access_log_class: Any = None) -> None:
-    """Serve until SIGTERM or SIGINT, then shut down within grace_period."""
+async def serve(app: web.Application, settings: Settings, access_log_class: Any = None,
+                on_ready: Callable[[int], None] | None = None) -> None:
+    """Serve until SIGTERM or SIGINT, then shut down within grace_period.
+    ``on_ready(port)`` runs once the listener is bound."""
     limit = raise_file_limit()
     log.debug("file descriptor limit: %d", limit)
-    runner, _site = await start_listener(app, settings, access_log_class)
+    runner, site = await start_listener(app, settings, access_log_class)
+    if on_ready is not None:
+        on_ready(site.port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
         await stop.wait()
-        log.info("stopping: finishing in-flight requests (up to %.0f s)", settings.grace_period)
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)

@@ -6,7 +6,7 @@ import pytest
 
 from fullon_gateway.keys import DB
 from fullon_gateway.store import strategies as str_db
-from tests.orm_support import call, make_bot, seed_catalog
+from tests.rest.support import call, make_bot, seed_catalog
 
 BAD_DEFINITIONS = [
     {"type": "int", "min": "abc"},
