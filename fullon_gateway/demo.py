@@ -2,7 +2,7 @@
 
 ``seed_demo(pool)`` creates (idempotently) a demo user, two exchange accounts and two
 bots in the 001/002 tables. ``run_demo(settings, stop_event)`` seeds, then publishes
-through ``fullon_gateway.publish`` at a realistic pace until ``stop_event`` is set:
+through ``fullon_gateway.stream.publish`` at a realistic pace until ``stop_event`` is set:
 tickers (~4/s per symbol), public trades, 1m OHLCV bars built from those trades,
 order lifecycles, balances and positions, bot status and process heartbeats.
 The CLI ``demo`` sub-command is wired by the lead (``python -m fullon_gateway demo``).
@@ -21,9 +21,11 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from fullon_gateway.auth.passwords import Passwords
-from fullon_gateway.publish import Publisher
+from fullon_gateway.keys import DB, REDIS, SETTINGS
+from fullon_gateway.ohlcv.seed import seed_history
 from fullon_gateway.settings import Settings
 from fullon_gateway.store.pool import create_pool
+from fullon_gateway.stream.publish import Publisher
 
 log = logging.getLogger(__name__)
 
@@ -197,8 +199,6 @@ async def run_demo(settings: Settings, stop_event: asyncio.Event) -> dict[str, A
 
 
 async def _seed_history(pool: asyncpg.Pool, days: float) -> None:
-    from fullon_gateway.ohlcv.seed import seed_history
-
     try:
         loaded = await seed_history(pool, days=days)
     except (asyncpg.PostgresError, OSError):
@@ -214,8 +214,6 @@ def attach_demo(app: Any) -> None:
     Seeds through the app's pool and publishes through the app's Redis client from a
     background task that starts after the resources and stops before they close.
     """
-    from fullon_gateway.keys import DB, REDIS, SETTINGS
-
     async def demo_ctx(app: Any) -> Any:
         settings = app[SETTINGS]
         seeded = await seed_demo(app[DB])

@@ -17,7 +17,6 @@ import datetime as dt
 import logging
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +26,7 @@ import redis.asyncio as aioredis
 from fullon_gateway import jsonutil
 from fullon_gateway.auth.identity import ADMIN_SCOPES, USER_SCOPES, Caller
 from fullon_gateway.auth.passwords import Passwords
+from fullon_gateway.auth.revocation import USER_KINDS, Revocation, RevocationListener
 from fullon_gateway.auth.throttle import LoginThrottle
 from fullon_gateway.auth.tokens import (
     API_KEY_PREFIX,
@@ -47,13 +47,8 @@ from fullon_gateway.store import users as users_db
 log = logging.getLogger(__name__)
 
 AUTH_CHANNEL = "gateway:auth"
-# What happened to a user, for announce(): "user" = disabled or deleted (their sockets
-# close), "user_role" = demoted (sockets close so they reconnect with today's rights),
-# "user_changed" = anything else (name, promotion): only the cached entry is dropped.
-USER_KINDS = ("user", "user_role", "user_changed")
 CACHE_MAX = 100_000  # entries per identity cache (sessions, api keys) before it is reset
 UNKNOWN_KEYS_MAX = 10_000
-RevocationListener = Callable[[str, Any], None]
 
 
 class AuthFailure(TokenError):
@@ -120,8 +115,9 @@ class AuthService:
     def add_revocation_listener(self, listener: RevocationListener) -> None:
         self._revocation_listeners.append(listener)
 
-    async def announce(self, kind: str, ident: Any) -> None:
+    async def announce(self, kind: Revocation, ident: Any) -> None:
         """Tell every gateway process (this one included) that ``kind`` ``ident`` changed."""
+        kind = Revocation(kind)  # a plain string names the same kind
         self._apply(kind, ident)
         payload = jsonutil.dumps({"kind": kind, "id": str(ident)})
         try:
@@ -134,28 +130,21 @@ class AuthService:
         """Hub listener for ``gateway:auth``."""
         try:
             msg = jsonutil.loads(data)
-            kind, ident = msg["kind"], msg["id"]
-            if kind in USER_KINDS:
-                ident = int(ident)
-            elif kind == "session":
-                ident = uuid.UUID(ident)
-            elif kind in ("api_key", "ownership"):
-                ident = int(ident)
-            else:
-                return
+            kind = Revocation(msg["kind"])
+            ident = kind.parse_id(msg["id"])
         except (ValueError, KeyError, TypeError):
             log.warning("ignored malformed auth invalidation")
             return
         self._apply(kind, ident)
 
-    def _apply(self, kind: str, ident: Any) -> None:
+    def _apply(self, kind: Revocation, ident: Any) -> None:
         if kind in USER_KINDS:
             self._users.pop(ident, None)
-        elif kind == "session":
+        elif kind is Revocation.SESSION:
             entry = self._sessions.get(ident)
             if entry is not None:
                 entry.revoked = True
-        elif kind == "api_key":
+        elif kind is Revocation.API_KEY:
             for key_hash, key in list(self._keys.items()):
                 if key is not None and key.key_id == ident:
                     del self._keys[key_hash]
@@ -389,7 +378,7 @@ class AuthService:
 
     async def revoke_session(self, sid: uuid.UUID, why: str) -> None:
         await sessions_db.revoke_session(self.db, sid, why)
-        await self.announce("session", sid)
+        await self.announce(Revocation.SESSION, sid)
 
     # -- api keys ------------------------------------------------------------------
     async def create_api_key(
@@ -421,13 +410,13 @@ class AuthService:
         row = await keys_db.deactivate(self.db, key_id)
         if row is None:
             raise NotFound("no such api key", code="api_key_not_found")
-        await self.announce("api_key", key_id)
+        await self.announce(Revocation.API_KEY, key_id)
         return row
 
     async def delete_api_key(self, caller: Caller, key_id: int) -> None:
         await self._owned_key(caller, key_id)
         await keys_db.delete(self.db, key_id)
-        await self.announce("api_key", key_id)
+        await self.announce(Revocation.API_KEY, key_id)
 
     async def stop(self) -> None:
         with contextlib.suppress(Exception):
