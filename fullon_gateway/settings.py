@@ -10,11 +10,12 @@ import dataclasses
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
+from cryptography.fernet import Fernet
 
 ENV_PREFIX = "FULLON_"
 DEFAULT_CONFIG = Path("config") / "gateway.yaml"
@@ -81,14 +82,13 @@ class Settings:
     # Fernet key (urlsafe base64 of 32 bytes) that encrypts exchange API credentials.
     # Unset: the gateway refuses credentials instead of storing them in the clear.
     exchange_secrets_key: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def production(self) -> bool:
         return self.env == "production"
 
 
-_FIELDS = {f.name: f for f in fields(Settings) if f.name != "extra"}
+_FIELDS = {f.name: f for f in fields(Settings)}
 
 
 def _coerce(name: str, raw: Any) -> Any:
@@ -146,8 +146,6 @@ def _validate(s: Settings) -> None:
             f"jwt_secret must be at least {min_secret} characters long for {s.jwt_algorithm}"
         )
     if s.exchange_secrets_key is not None:
-        from cryptography.fernet import Fernet
-
         try:
             Fernet(s.exchange_secrets_key)
         except (ValueError, TypeError):

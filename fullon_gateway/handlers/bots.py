@@ -97,7 +97,7 @@ class BotsHandler:
         rows = await bots_db.list_bots(
             request.app[DB], caller_of(request), q, page.after, page.limit
         )
-        return json_response(page.body(rows, "bot_id", lambda r: _bot.dump(r, many=True)))
+        return json_response(page.body(rows, "bot_id", _bot.dump_many))
 
     @doc(body=BotCreateSchema, response=BotOut, status=201)
     async def create(self, request: web.Request) -> web.Response:

@@ -86,7 +86,7 @@ class ExchangesHandler:
         """Exchanges the platform can trade on."""
         page = Page.from_query("cat_exchanges", load_query(request, _page))
         rows = await ex_db.list_catalog(request.app[DB], page.after, page.limit)
-        return json_response(page.body(rows, "cat_ex_id", lambda r: _cat.dump(r, many=True)))
+        return json_response(page.body(rows, "cat_ex_id", _cat.dump_many))
 
     @requires("admin")
     @doc(body=CatExchangeCreateSchema, response=CatExchangeOut, status=201)
@@ -118,7 +118,7 @@ class ExchangesHandler:
         q["cat_ex_id"] = cat_ex_id
         page = Page.from_query("symbols", q)
         rows = await sym_db.list_symbols(db, q, page.after, page.limit)
-        return json_response(page.body(rows, "symbol_id", lambda r: _sym.dump(r, many=True)))
+        return json_response(page.body(rows, "symbol_id", _sym.dump_many))
 
     @doc(query=ExchangeListQuery, response=ExchangeOut, paged=True)
     async def list_accounts(self, request: web.Request) -> web.Response:
@@ -134,7 +134,7 @@ class ExchangesHandler:
             after=page.after,
             limit=page.limit,
         )
-        return json_response(page.body(rows, "ex_id", lambda r: _ex.dump(r, many=True)))
+        return json_response(page.body(rows, "ex_id", _ex.dump_many))
 
     @doc(body=ExchangeCreateSchema, response=ExchangeOut, status=201)
     async def create_account(self, request: web.Request) -> web.Response:

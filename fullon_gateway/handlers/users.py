@@ -22,7 +22,6 @@ from fullon_gateway.schemas.users import (
     UserOut,
     UserUpdateSchema,
 )
-from fullon_gateway.store import user_admin
 from fullon_gateway.store import users as users_db
 
 _user = Projection(UserOut())
@@ -75,7 +74,7 @@ class UsersHandler:
         """Change the caller's display name."""
         data = await load_json(request, _me_update)
         caller = caller_of(request)
-        row = await user_admin.update_user(request.app[DB], caller.user_id, data)
+        row = await users_db.update_user(request.app[DB], caller.user_id, data)
         if row is None:
             raise not_found("user")
         # The cached name is stale; access did not change, so sockets stay open.
@@ -88,7 +87,7 @@ class UsersHandler:
         """Every user (admin), filtered by role, active flag or a name/email substring."""
         q = load_query(request, _list_query)
         page = Page.from_query("users", q)
-        rows = await user_admin.list_users(
+        rows = await users_db.list_users(
             request.app[DB],
             role=q.get("role"),
             is_active=q.get("is_active"),
@@ -96,7 +95,7 @@ class UsersHandler:
             after=page.after,
             limit=page.limit,
         )
-        return json_response(page.body(rows, "user_id", lambda r: _user.dump(r, many=True)))
+        return json_response(page.body(rows, "user_id", _user.dump_many))
 
     @requires("admin")
     @doc(body=UserCreateSchema, response=UserOut, status=201)
@@ -134,7 +133,7 @@ class UsersHandler:
             raise Conflict(
                 "you cannot disable or demote your own account", code="cannot_change_self"
             )
-        row = await user_admin.update_user(request.app[DB], user_id, data)
+        row = await users_db.update_user(request.app[DB], user_id, data)
         if row is None:
             raise not_found("user")
         if data.get("is_active") is False:
@@ -153,7 +152,7 @@ class UsersHandler:
         user_id = path_int(request, "user_id")
         if user_id == caller_of(request).user_id:
             raise Conflict("you cannot delete your own account", code="cannot_change_self")
-        if not await user_admin.delete_user(request.app[DB], user_id):
+        if not await users_db.delete_user(request.app[DB], user_id):
             raise not_found("user")
         await request.app[AUTH].announce(Revocation.USER, user_id)
         return web.Response(status=204)

@@ -355,7 +355,7 @@ async def test_made_up_keys_cost_no_query_and_keep_real_keys_cached(client, make
     created = await _create(client, acct.headers)
     real = {"X-API-Key": created["key"]}
     assert (await client.get("/api/v1/auth/verify", headers=real)).status == 200
-    auth = client.app[AUTH]
+    auth = client.app[AUTH].identify
     for bad in ("fullon_ak_short", "fullon_ak_" + "!" * 43, "fullon_ak_" + "a" * 44):
         resp = await client.get("/api/v1/auth/verify", headers={"X-API-Key": bad})
         assert resp.status == 401

@@ -235,10 +235,10 @@ def test_hash_sync_makes_verifiable_hashes(settings):
 async def test_identity_caches_are_bounded(client, make_account, monkeypatch):
     """The session and API-key caches are reset when full instead of growing forever,
     and a revoked session stays refused after its cache entry is gone."""
-    import fullon_gateway.auth.service as service_module
+    import fullon_gateway.auth.identify as identify_module
 
-    monkeypatch.setattr(service_module, "CACHE_MAX", 2)
-    auth = client.app[AUTH]
+    monkeypatch.setattr(identify_module, "CACHE_MAX", 2)
+    auth = client.app[AUTH].identify
     accounts = [await make_account() for _ in range(3)]
     for acct in accounts:
         assert (await client.get(VERIFY, headers=acct.headers)).status == 200

@@ -232,7 +232,7 @@ async def test_refresh_cannot_outlive_the_session(client, make_account):
     assert within
     await db.execute("UPDATE sessions SET expires_at = now() - interval '1 second' "
                      "WHERE session_id = $1", sid)
-    client.app[AUTH].clear_caches()
+    client.app[AUTH].identify.clear_caches()
     again = await client.post("/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]})
     assert again.status == 401
     verify = await client.get("/api/v1/auth/verify",
