@@ -14,6 +14,7 @@ from fullon_gateway.dashboard.views import DashboardHandler, setup_templates
 from fullon_gateway.errors import error_middleware
 from fullon_gateway.handlers.api_keys import ApiKeysHandler
 from fullon_gateway.handlers.auth import AuthHandler
+from fullon_gateway.handlers.favicon import FaviconHandler
 from fullon_gateway.handlers.health import HealthHandler
 from fullon_gateway.handlers.ohlcv import OhlcvHandler
 from fullon_gateway.handlers.orm import OrmHandler
@@ -31,9 +32,8 @@ WS_GOING_AWAY = 1001
 
 
 async def _on_startup(app: web.Application) -> None:
-    settings = app[SETTINGS]
-    log.info("fullon_gateway ready: http://%s:%d (env=%s)",
-             settings.host, settings.port, settings.env)
+    # "ready" is logged by the CLI once the port is bound, not here (before the bind).
+    pass
 
 
 async def _on_shutdown(app: web.Application) -> None:
@@ -56,8 +56,8 @@ def create_app(settings: Settings) -> web.Application:
     app.on_startup.append(_on_startup)
     app.on_shutdown.append(_on_shutdown)
     setup_templates(app)
-    for handler in (HealthHandler(), AuthHandler(), ApiKeysHandler(), OrmHandler(),
-                    OhlcvHandler(), OpenApiHandler(), DashboardHandler(), StreamEndpoint(),
-                    ServicesHandler()):
+    for handler in (HealthHandler(), FaviconHandler(), AuthHandler(), ApiKeysHandler(),
+                    OrmHandler(), OhlcvHandler(), OpenApiHandler(), DashboardHandler(),
+                    StreamEndpoint(), ServicesHandler()):
         app.add_routes(handler.routes())
     return app
