@@ -22,11 +22,10 @@ from typing import Any
 from aiohttp import web
 
 from fullon_gateway.errors import ApiError, BadRequest, ClientGone, client_gone
-from fullon_gateway.settings import Settings
+from fullon_gateway.keys import DRAINING, SETTINGS
 
 log = logging.getLogger(__name__)
 
-DRAINING = web.AppKey("draining", asyncio.Event)
 _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
@@ -66,40 +65,37 @@ async def _read(request: web.Request) -> None:
         raise BadRequest("malformed request body", code="malformed_body") from None
 
 
-def body_middleware(settings: Settings) -> Any:
-    timeout = settings.body_timeout
-    margin = _answer_margin(settings.grace_period)
-
-    @web.middleware
-    async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-        if not request.body_exists or request.content.is_eof():
-            # No body, or all of it already arrived with the headers (the usual
-            # case): nothing can stall, so no timer and no extra task.
-            if request.body_exists:
-                await _read(request)
-            return await handler(request)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        reading = asyncio.ensure_future(_read(request))
-        draining = asyncio.ensure_future(request.app[DRAINING].wait())
-        try:
-            done, _ = await asyncio.wait({reading, draining}, timeout=timeout,
-                                         return_when=asyncio.FIRST_COMPLETED)
-            if reading not in done and draining in done:
-                # Shutting down: the body may still finish within the grace period.
-                left = min(deadline, loop.time() + settings.grace_period - margin)
-                done, _ = await asyncio.wait({reading}, timeout=max(0.0, left - loop.time()))
-                if reading not in done:
-                    raise ShuttingDown()
-            if reading not in done:
-                raise BodyTimeout()
-            reading.result()
-        finally:
-            for task in (reading, draining):
-                task.cancel()
+@web.middleware
+async def body_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    if not request.body_exists or request.content.is_eof():
+        # No body, or all of it already arrived with the headers (the usual case):
+        # nothing can stall, so no timer and no extra task.
+        if request.body_exists:
+            await _read(request)
         return await handler(request)
-
-    return middleware
+    settings = request.app[SETTINGS]
+    timeout = settings.body_timeout
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    reading = asyncio.ensure_future(_read(request))
+    draining = asyncio.ensure_future(request.app[DRAINING].wait())
+    try:
+        done, _ = await asyncio.wait({reading, draining}, timeout=timeout,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if reading not in done and draining in done:
+            # Shutting down: the body may still finish within the grace period.
+            grace = settings.grace_period
+            left = min(deadline, loop.time() + grace - _answer_margin(grace))
+            done, _ = await asyncio.wait({reading}, timeout=max(0.0, left - loop.time()))
+            if reading not in done:
+                raise ShuttingDown()
+        if reading not in done:
+            raise BodyTimeout()
+        reading.result()
+    finally:
+        for task in (reading, draining):
+            task.cancel()
+    return await handler(request)
 
 
 def setup_bodies(app: web.Application) -> None:
