@@ -161,6 +161,14 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
     except web.HTTPRequestEntityTooLarge:
         too_large = PayloadTooLarge()
         return _render(too_large.status, too_large.body(), {})
+    except web.HTTPMethodNotAllowed as exc:
+        # OPTIONS is answered on every route (no credentials needed: it tells only
+        # which methods exist), and every Allow names it.
+        allow = ", ".join(sorted(set(exc.allowed_methods) | {"OPTIONS"}))
+        if request.method == "OPTIONS":
+            return web.Response(status=204, headers={"Allow": allow})
+        body = {"detail": "method not allowed", "code": "method_not_allowed"}
+        return _render(405, body, {"Allow": allow})
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -78,8 +78,9 @@ class Settings:
     argon2_memory_kib: int = 19456
     argon2_parallelism: int = 1
     # Login throttling: failures allowed per window, per account and per client address.
-    login_max_failures: int = 5
-    login_max_failures_per_address: int = 20
+    login_max_failures: int = 5  # one account from one address
+    login_max_failures_per_account: int = 50  # one account from all addresses
+    login_max_failures_per_address: int = 1000  # one address over all accounts (NAT)
     login_window: int = 300
     # How long an authenticated identity (user, session, api key) is trusted from the
     # process cache before it is re-read; invalidations over Redis usually come first.
@@ -195,7 +196,7 @@ def _validate(s: Settings) -> None:
     for name in ("access_ttl", "refresh_ttl", "login_window", "max_body_bytes",
                  "ws_max_frame", "ws_max_subscriptions", "ws_rate_limit",
                  "ws_queue_limit", "history_len", "login_max_failures",
-                 "login_max_failures_per_address", "db_pool_max"):
+                 "login_max_failures_per_account", "login_max_failures_per_address", "db_pool_max"):
         if getattr(s, name) <= 0:
             raise SettingsError(f"{name} must be greater than zero")
     # Zero here would mean a busy loop (the key-usage flusher sleeping 0 s), checks
