@@ -117,6 +117,7 @@ class ConnectionGuard:
 
     per_address: int  # 0: no cap
     total: int
+    exempt: frozenset[str] = frozenset()  # trusted proxies: many clients each
     linger_budget: int = 128  # refusals left open for their client to read the 503
     open: int = 0
     refused: int = 0
@@ -130,7 +131,7 @@ class ConnectionGuard:
         if self.open >= self.total:
             return "the server is at its connection limit"
         held = self._by_address.get(address, 0)
-        if self.per_address and held >= self.per_address:
+        if self.per_address and held >= self.per_address and address not in self.exempt:
             return "too many connections from this address"
         self._by_address[address] = held + 1
         self.open += 1
@@ -335,7 +336,8 @@ async def start_listener(app: web.Application, settings: Settings,
     await runner.setup()
     total = settings.max_connections or default_max_connections(settings)
     backlog = accept_backlog()
-    guard = ConnectionGuard(settings.max_connections_per_address, total, linger_budget=backlog)
+    guard = ConnectionGuard(settings.max_connections_per_address, total,
+                            exempt=settings.proxies, linger_budget=backlog)
     site = GuardedSite(runner, settings.host, settings.port, guard=guard, events=events,
                        handler_args=handler_args, backlog=backlog)
     await site.start()

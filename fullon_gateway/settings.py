@@ -97,6 +97,10 @@ class Settings:
     # reserve for Postgres, Redis and logs). Past either, one JSON 503 and a close.
     max_connections: int = 0
     max_connections_per_address: int = 256
+    # Comma-separated addresses of load balancers in front (e.g. "127.0.0.1"): their
+    # connections skip the per-address cap, and the client address (login throttling)
+    # is read from their X-Forwarded-For. Empty: every peer is a client.
+    trusted_proxies: str = ""
     # Resource errors (out of file descriptors...) are logged once per interval, with
     # a count of how many happened.
     resource_log_interval: float = 10.0
@@ -121,6 +125,10 @@ class Settings:
     @property
     def production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def proxies(self) -> frozenset[str]:
+        return frozenset(a.strip() for a in self.trusted_proxies.split(",") if a.strip())
 
 
 _FIELDS = {f.name: f for f in fields(Settings) if f.name != "config_file"}

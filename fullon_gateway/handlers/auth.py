@@ -10,7 +10,7 @@ from fullon_gateway.auth.identity import caller_of, public, requires
 from fullon_gateway.errors import BadRequest
 from fullon_gateway.handlers.common import load_json
 from fullon_gateway.jsonutil import iso, json_response
-from fullon_gateway.keys import AUTH
+from fullon_gateway.keys import AUTH, SETTINGS
 from fullon_gateway.openapi import doc
 from fullon_gateway.schemas.auth import LoginSchema, RefreshSchema, TokenPairOut, VerifyOut
 
@@ -20,9 +20,18 @@ _pair = TokenPairOut()
 
 
 def client_address(request: web.Request) -> str:
-    # The peer address; a deployment behind a proxy should set it with a trusted
-    # forwarded-header middleware rather than let clients choose their own.
-    return request.remote or "unknown"
+    """The peer address, or behind a trusted proxy the client it names: the rightmost
+    X-Forwarded-For entry that is not itself a trusted proxy (entries further left
+    were written by the client and prove nothing)."""
+    peer = request.remote or "unknown"
+    proxies = request.app[SETTINGS].proxies
+    if peer not in proxies:
+        return peer
+    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",")]
+    for hop in reversed(hops):
+        if hop and hop not in proxies:
+            return hop[:64]
+    return peer
 
 
 class AuthHandler:

@@ -247,3 +247,31 @@ async def test_one_address_with_many_users_is_not_locked_out(app_client, three_c
         await _login(client, f"spray{i}@example.com", "x")
     resp = await _login(client, "real@example.com", "right-password")
     assert resp.status == 429 and "address" in (await resp.json())["detail"]
+
+
+async def test_behind_a_trusted_proxy_the_forwarded_client_is_counted(app_client,
+                                                                     make_settings):
+    """With trusted_proxies set, failures count against the client the proxy names in
+    X-Forwarded-For (its rightmost untrusted hop); a peer that is not a trusted proxy
+    cannot choose its address with the header."""
+    client = await app_client(make_settings(login_max_failures=2, trusted_proxies="127.0.0.1",
+                                            login_window=WINDOW))
+    await _user(client, "a@example.com")
+
+    async def login(forwarded, password="x"):
+        resp = await client.post(LOGIN, json={"email": "a@example.com", "password": password},
+                                 headers={"X-Forwarded-For": forwarded})
+        return resp.status
+
+    for _ in range(2):
+        assert await login("1.1.1.1, 9.9.9.9") == 401
+    assert await login("2.2.2.2, 9.9.9.9") == 429, "the rightmost hop is the client"
+    assert await login("9.9.9.8", "right-password") == 200, "another client is not throttled"
+    connector = aiohttp.TCPConnector(local_addr=("127.0.0.2", 0))
+    async with aiohttp.ClientSession(connector=connector) as session:
+        for forwarded in ("5.5.5.1", "5.5.5.2", "5.5.5.3"):
+            async with session.post(client.make_url(LOGIN), headers={
+                    "X-Forwarded-For": forwarded},
+                    json={"email": "a@example.com", "password": "x"}) as resp:
+                last = resp.status
+    assert last == 429, "an untrusted peer's X-Forwarded-For is ignored"
