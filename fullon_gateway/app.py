@@ -23,6 +23,7 @@ from fullon_gateway.errors import error_middleware
 from fullon_gateway.handlers.api_keys import ApiKeysHandler
 from fullon_gateway.handlers.auth import AuthHandler
 from fullon_gateway.handlers.health import HealthHandler
+from fullon_gateway.handlers.markets import MarketsHandler
 from fullon_gateway.handlers.ohlcv import OhlcvHandler
 from fullon_gateway.handlers.orm import OrmHandler
 from fullon_gateway.handlers.streams import StreamsHandler
@@ -148,6 +149,7 @@ def create_app(settings: Settings) -> web.Application:
     app.on_shutdown.append(_on_shutdown)
     setup_templates(app)
     for handler in (HealthHandler(), AuthHandler(), ApiKeysHandler(), OrmHandler(),
-                    OhlcvHandler(), OpenApiHandler(), DashboardHandler(), StreamsHandler()):
+                    OhlcvHandler(), OpenApiHandler(), DashboardHandler(), StreamsHandler(),
+                    MarketsHandler()):
         app.add_routes(handler.routes())
     return app
