@@ -26,6 +26,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -60,12 +61,12 @@ async def shoot(base: str, out: Path, chromium: str, admin: tuple[str, str],
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=chromium, args=ARGS)
 
-        async def login(page: object, email: str, password: str) -> None:
-            await page.goto(base + "/")  # type: ignore[attr-defined]
-            await page.fill("#login-form input[name=email]", email)  # type: ignore[attr-defined]
-            await page.fill("#login-form input[name=password]", password)  # type: ignore[attr-defined]
-            await page.click("#login-form button[type=submit]")  # type: ignore[attr-defined]
-            await page.wait_for_selector("body[data-ready=true]", timeout=30_000)  # type: ignore[attr-defined]
+        async def login(page: Any, email: str, password: str) -> None:
+            await page.goto(base + "/")
+            await page.fill("#login-form input[name=email]", email)
+            await page.fill("#login-form input[name=password]", password)
+            await page.click("#login-form button[type=submit]")
+            await page.wait_for_selector("body[data-ready=true]", timeout=30_000)
 
         laptop = await browser.new_page(viewport={"width": 1440, "height": 900})
         await login(laptop, DEMO_EMAIL, DEMO_PASSWORD)
@@ -75,7 +76,8 @@ async def shoot(base: str, out: Path, chromium: str, admin: tuple[str, str],
         await asyncio.sleep(settle)  # let the market move a little: a still picture
         # Show the crosshair and its readout on a bar near the right edge.
         box = await laptop.eval_on_selector(
-            "#chart", "c => { const r = c.getBoundingClientRect(); return [r.x, r.y, r.width, r.height]; }")
+            "#chart",
+            "c => { const r = c.getBoundingClientRect(); return [r.x, r.y, r.width, r.height]; }")
         await laptop.mouse.move(box[0] + box[2] * 0.78, box[1] + box[3] * 0.35)
         await asyncio.sleep(0.3)
         await laptop.screenshot(path=str(out / "console.png"))

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from fullon_gateway.keys import REDIS, SETTINGS
-from fullon_gateway.publish import Publisher
+from fullon_gateway.stream.publish import Publisher
 
 CHROMIUM = (os.environ.get("FULLON_TEST_CHROMIUM") or shutil.which("chromium")
             or shutil.which("chromium-browser") or "/usr/bin/chromium")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.conftest import PASSWORD
-from tests.orm_support import call, make_bot, make_exchange
+from tests.rest.support import call, make_bot, make_exchange
 
 
 async def _account_with_bot(client: Any, make_account: Any) -> tuple[Any, int, int]:

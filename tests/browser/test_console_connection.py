@@ -9,7 +9,7 @@ from typing import Any
 
 from fullon_gateway.keys import SOCKETS
 from tests.conftest import PASSWORD
-from tests.orm_support import call, make_exchange
+from tests.rest.support import call, make_exchange
 
 
 async def test_dropped_socket_reconnects_and_resumes_gapless(

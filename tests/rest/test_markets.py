@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from fullon_gateway.keys import REDIS, SETTINGS
-from tests.stream_support import publisher
+from tests.stream.support import publisher
 
 
 async def test_markets_lists_streamed_exchanges_and_symbols(client: Any, make_account: Any) -> None:
