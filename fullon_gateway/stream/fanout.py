@@ -26,7 +26,7 @@ from fullon_gateway.stream import frames
 from fullon_gateway.stream.connection import Connection
 from fullon_gateway.stream.counters import StreamCounters
 from fullon_gateway.stream.hub import Channel, Hub
-from fullon_gateway.stream.kinds import Target
+from fullon_gateway.stream.kinds import Decoder, Source, Target
 
 log = logging.getLogger(__name__)
 
@@ -119,10 +119,12 @@ def go_live(sub: Subscription, state: Snapshot | Replay, ack: Ack | None,
 
 
 class _Route:
-    """One channel (or legacy pattern): its subscriptions, indexed by wanted key."""
+    """One channel (or pattern): its decoder and its subscriptions, indexed by wanted key.
+    The decoder is the first subscriber's source's: one channel has one publisher."""
 
-    def __init__(self, channel: Channel, delivered: Any) -> None:
+    def __init__(self, channel: Channel, decode: Decoder, delivered: Any) -> None:
         self.channel = channel
+        self.decode = decode
         self.members: dict[Subscription, frozenset[str] | None] = {}
         self.everyone: set[Subscription] = set()  # subscriptions that want every key
         self.by_key: dict[str | None, set[Subscription]] = {}
@@ -155,8 +157,7 @@ class _Route:
 
     def on_message(self, channel: str, data: bytes) -> None:
         try:
-            change = (frames.legacy_ticker(channel, data) if self.channel.pattern
-                      else frames.parse_change(data))
+            change = self.decode(channel, data)
         except (ValueError, KeyError, TypeError):
             log.warning("ignored malformed message on %s", channel)
             return
@@ -191,17 +192,19 @@ class Fanout:
     async def attach(self, sub: Subscription) -> None:
         """Route every channel of ``sub``'s target to it; returns once Redis confirmed
         them all (TimeoutError after ``confirm_timeout``)."""
-        for channel in sub.target.channels:
-            await self._add(channel, sub)
+        for source in sub.target.sources:
+            await self._add(source, sub)
 
     async def detach(self, sub: Subscription) -> None:
-        for channel in sub.target.channels:
-            await self._remove(channel, sub)
+        for source in sub.target.sources:
+            await self._remove(source.channel, sub)
 
-    async def _add(self, channel: Channel, sub: Subscription) -> None:
+    async def _add(self, source: Source, sub: Subscription) -> None:
+        channel = source.channel
         route = self._routes.get(channel)
         if route is None:
-            route = self._routes[channel] = _Route(channel, self.counters.delivered(sub.stream))
+            route = self._routes[channel] = _Route(channel, source.decode,
+                                                   self.counters.delivered(sub.stream))
             listening = asyncio.ensure_future(self.hub.listen(channel, route.on_message))
             listening.add_done_callback(functools.partial(self._listened, route))
             route.ready = listening

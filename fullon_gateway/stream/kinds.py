@@ -23,11 +23,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from fullon_gateway import jsonutil
 from fullon_gateway.auth.identity import Caller
-from fullon_gateway.stream import names
+from fullon_gateway.stream import frames, names
 from fullon_gateway.stream.access import Owned, Ownership
 from fullon_gateway.stream.hub import Channel
 
@@ -35,6 +35,19 @@ TRADES_IN_SNAPSHOT = 100
 BARS_IN_SNAPSHOT = 100
 
 Predicate = Callable[[str | None, dict[str, Any]], bool]
+Decoder = Callable[[str, bytes], frames.Change]  # (channel, raw message) -> Change
+
+
+class Source(NamedTuple):
+    """A channel (or pattern) a target's changes arrive on, and how to decode them."""
+
+    channel: Channel
+    decode: Decoder
+
+
+def gateway_change(_channel: str, raw: bytes) -> frames.Change:
+    """A message of the gateway's own publisher (publish.py) on ``stream:{unit}``."""
+    return frames.parse_change(raw)
 
 
 class AccessError(Exception):
@@ -60,7 +73,8 @@ class Target:
     accepts: Predicate | None = None  # any other per-change filter
     # Ids named by the client (re-checked when ownership changes) vs "all of mine".
     explicit: bool = False
-    patterns: tuple[str, ...] = field(default_factory=tuple)  # legacy channels (PSUBSCRIBE)
+    # Channels of other publishers (fullon_cache's), each with its decoder.
+    extra_sources: tuple[Source, ...] = field(default_factory=tuple)
     request: dict[str, Any] = field(default_factory=dict)  # the filters it came from
 
     @property
@@ -72,10 +86,10 @@ class Target:
         return self.kind.conflated
 
     @property
-    def channels(self) -> tuple[Channel, ...]:
-        """Every pub/sub channel (and legacy pattern) the target's changes come on."""
-        return (tuple(Channel(names.unit_channel(u)) for u in self.units)
-                + tuple(Channel(p, True) for p in self.patterns))
+    def sources(self) -> tuple[Source, ...]:
+        """Every channel the target's changes come on: its units' own, then the others."""
+        own = tuple(Source(Channel(names.unit_channel(u)), gateway_change) for u in self.units)
+        return own + self.extra_sources
 
     def wants(self, key: str | None, data: dict[str, Any]) -> bool:
         """Whether a change (its key and data) belongs to this target."""
@@ -173,7 +187,8 @@ class Tickers(StreamKind):
             key = f"tickers:{exchange}:{','.join(sorted(wanted))}"
         return Target(self, key, (names.tickers_unit(exchange),),
                       {"exchange": exchange, "symbols": wanted}, keys=wanted,
-                      patterns=(names.legacy_ticker_pattern(exchange),))
+                      extra_sources=(Source(Channel(names.legacy_ticker_pattern(exchange), True),
+                                            frames.legacy_ticker),))
 
     def queue_snapshot(self, pipe: Any, t: Target, prefix: str) -> None:
         key = prefix + names.tickers_key(t.params["exchange"])

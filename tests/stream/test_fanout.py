@@ -16,6 +16,7 @@ from fullon_gateway.metrics import Metrics
 from fullon_gateway.stream.counters import StreamCounters
 from fullon_gateway.stream.fanout import Fanout
 from fullon_gateway.stream.hub import Channel, Hub
+from fullon_gateway.stream.kinds import Source, gateway_change
 from tests.support import eventually
 
 
@@ -23,7 +24,7 @@ class Target:
     """The part of a kinds.Target the fan-out reads."""
 
     def __init__(self, channels: tuple[Channel, ...], keys: frozenset[str] | None = None):
-        self.channels = channels
+        self.sources = tuple(Source(c, gateway_change) for c in channels)
         self.keys = keys
 
 
