@@ -26,14 +26,24 @@ from fullon_gateway.handlers.health import HealthHandler
 from fullon_gateway.handlers.ohlcv import OhlcvHandler
 from fullon_gateway.handlers.orm import OrmHandler
 from fullon_gateway.handlers.streams import StreamsHandler
-from fullon_gateway.keys import AUTH, DB, HUB, METRICS, REDIS, SETTINGS, SOCKETS, STARTED_AT
+from fullon_gateway.keys import (
+    AUTH,
+    DATABASE,
+    DB,
+    HUB,
+    METRICS,
+    REDIS,
+    SETTINGS,
+    SOCKETS,
+    STARTED_AT,
+)
 from fullon_gateway.metrics import Metrics, metrics_middleware
 from fullon_gateway.ohlcv.context import ohlcv_loader_ctx
 from fullon_gateway.ohlcv.live import live_ohlcv_ctx
 from fullon_gateway.openapi import OpenApiHandler
 from fullon_gateway.settings import Settings
-from fullon_gateway.store.migrate import migrate
-from fullon_gateway.store.pool import create_pool, ensure_database
+from fullon_gateway.store.attach import PlatformKeys
+from fullon_gateway.store.database import open_pool, prepare_database
 from fullon_gateway.stream.hub import Hub
 from fullon_gateway.stream.registry import SocketRegistry
 from fullon_gateway.stream.service import streams_ctx
@@ -45,12 +55,13 @@ WS_GOING_AWAY = 1001
 
 async def _postgres(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    assert settings.database_url
-    await ensure_database(settings.database_url)
-    pool = await create_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max)
-    async with pool.acquire() as conn:
-        await migrate(conn)
+    database = await prepare_database(settings)
+    if database.attached:
+        log.warning("attach mode: serving fullon's tables in place (gateway state in schema "
+                    "%s)", database.search_path)
+    pool = await open_pool(settings, database, settings.db_pool_min, settings.db_pool_max)
     app[DB] = pool
+    app[DATABASE] = database
     yield
     await pool.close()
 
@@ -75,6 +86,8 @@ async def _auth_and_hub(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     assert settings.redis_url
     auth = AuthService(settings, app[DB], app[REDIS])
+    if app[DATABASE].fullon_api_keys:
+        auth.identify.platform_keys = PlatformKeys(app[DB])
     hub = Hub(settings.redis_url, settings.redis_prefix)
     app[AUTH] = auth
     app[HUB] = hub

@@ -22,7 +22,7 @@ import redis.asyncio as aioredis
 
 from fullon_gateway.auth.passwords import Passwords
 from fullon_gateway.publish import Publisher
-from fullon_gateway.settings import Settings
+from fullon_gateway.settings import Settings, SettingsError
 from fullon_gateway.store.pool import create_pool
 
 log = logging.getLogger(__name__)
@@ -214,10 +214,13 @@ def attach_demo(app: Any) -> None:
     Seeds through the app's pool and publishes through the app's Redis client from a
     background task that starts after the resources and stops before they close.
     """
-    from fullon_gateway.keys import DB, REDIS, SETTINGS
+    from fullon_gateway.keys import DATABASE, DB, REDIS, SETTINGS
 
     async def demo_ctx(app: Any) -> Any:
         settings = app[SETTINGS]
+        if app[DATABASE].attached:
+            raise SettingsError("demo seeds made-up users and bots, so it refuses to run in "
+                                "front of a fullon database; use serve")
         seeded = await seed_demo(app[DB])
         log.warning("demo running: log in as %s / %s", DEMO_EMAIL, DEMO_PASSWORD)
         stop = asyncio.Event()

@@ -10,12 +10,14 @@ from fullon_gateway.auth.service import AuthService
 from fullon_gateway.metrics import Metrics
 from fullon_gateway.ohlcv.loader import OhlcvLoader
 from fullon_gateway.settings import Settings
+from fullon_gateway.store.database import Database
 from fullon_gateway.stream.hub import Hub
 from fullon_gateway.stream.registry import SocketRegistry
 from fullon_gateway.stream.service import StreamService
 
 SETTINGS = web.AppKey("settings", Settings)
 DB = web.AppKey("db", asyncpg.Pool)
+DATABASE = web.AppKey("database", Database)  # its mode (standalone or attach)
 REDIS = web.AppKey("redis", aioredis.Redis)
 HUB = web.AppKey("hub", Hub)
 AUTH = web.AppKey("auth", AuthService)
