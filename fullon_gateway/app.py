@@ -22,6 +22,7 @@ from fullon_gateway.dashboard.views import DashboardHandler, setup_templates
 from fullon_gateway.errors import error_middleware
 from fullon_gateway.handlers.api_keys import ApiKeysHandler
 from fullon_gateway.handlers.auth import AuthHandler
+from fullon_gateway.handlers.favicon import FaviconHandler
 from fullon_gateway.handlers.health import HealthHandler
 from fullon_gateway.handlers.ohlcv import OhlcvHandler
 from fullon_gateway.handlers.orm import OrmHandler
@@ -128,10 +129,8 @@ def _close_revoked_sockets(app: web.Application) -> None:
 
 
 async def _on_startup(app: web.Application) -> None:
+    # "ready" is logged by the CLI once the port is bound, not here (before the bind).
     _close_revoked_sockets(app)
-    settings = app[SETTINGS]
-    log.info("fullon_gateway ready: http://%s:%d (env=%s)",
-             settings.host, settings.port, settings.env)
 
 
 async def _on_shutdown(app: web.Application) -> None:
@@ -160,7 +159,8 @@ def create_app(settings: Settings) -> web.Application:
     app.on_startup.append(_on_startup)
     app.on_shutdown.append(_on_shutdown)
     setup_templates(app)
-    for handler in (HealthHandler(), AuthHandler(), ApiKeysHandler(), OrmHandler(),
-                    OhlcvHandler(), OpenApiHandler(), DashboardHandler(), StreamsHandler()):
+    for handler in (HealthHandler(), FaviconHandler(), AuthHandler(), ApiKeysHandler(),
+                    OrmHandler(), OhlcvHandler(), OpenApiHandler(), DashboardHandler(),
+                    StreamsHandler()):
         app.add_routes(handler.routes())
     return app

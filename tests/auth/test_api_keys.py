@@ -1,4 +1,4 @@
-"""API keys: created once, stored hashed, scoped, expiring, revocable (API.md section 3)."""
+"""API keys: created once, stored hashed, scoped, expiring, revocable (contract section 3)."""
 
 from __future__ import annotations
 

@@ -29,7 +29,7 @@ def _assert_pair(body, user_id, email, role="user", name="Alice", ttl=900):
 
 
 async def test_json_login_with_email_returns_token_pair_and_user(client):
-    """A JSON login with email and password answers 200 with the API.md section 3 shape."""
+    """A JSON login with email and password answers 200 with the contract.md section 3 shape."""
     user_id = await _user(client)
     resp = await client.post(LOGIN, json=CREDS)
     assert resp.status == 200, await resp.text()

@@ -1,4 +1,4 @@
-"""Refresh rotation, reuse detection, logout and verify (API.md section 3)."""
+"""Refresh rotation, reuse detection, logout and verify (docs/contract.md section 3)."""
 
 from __future__ import annotations
 

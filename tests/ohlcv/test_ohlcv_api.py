@@ -1,5 +1,5 @@
 """The /api/v1/ohlcv HTTP contract: ingestion, auth scopes, symbols in paths, ranges,
-limits and errors (API.md section 6)."""
+limits and errors (docs/contract.md section 6)."""
 
 from __future__ import annotations
 
