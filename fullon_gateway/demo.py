@@ -2,7 +2,7 @@
 
 ``seed_demo(pool)`` creates (idempotently) a demo user, two exchange accounts and two
 bots in the 001/002 tables. ``run_demo(settings, stop_event)`` seeds, then publishes
-through ``fullon_gateway.publish`` at a realistic pace until ``stop_event`` is set;
+through ``fullon_gateway.stream.publish`` at a realistic pace until ``stop_event`` is set;
 ``attach_demo(app)`` does the same inside a serving app (``python -m fullon_gateway
 demo``) and loads the trade history too.
 
@@ -23,13 +23,14 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from fullon_gateway.auth.passwords import Passwords
-from fullon_gateway.ohlcv.live import bars_to_stream
+from fullon_gateway.keys import DATABASE, DB, OHLCV_LOADER, REDIS, SETTINGS
 from fullon_gateway.ohlcv.loader import OhlcvLoader, symbol_id_for
-from fullon_gateway.ohlcv.seed import HISTORY_TRADES_PER_MINUTE
-from fullon_gateway.publish import Publisher
+from fullon_gateway.ohlcv.seed import HISTORY_TRADES_PER_MINUTE, seed_history
 from fullon_gateway.settings import Settings, SettingsError
 from fullon_gateway.simulator import EXCHANGES, MARKETS, MarketSimulator, market_state
 from fullon_gateway.store.pool import create_pool
+from fullon_gateway.stream.live_bars import bars_to_stream
+from fullon_gateway.stream.publish import Publisher
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ async def run_demo(settings: Settings, stop_event: asyncio.Event) -> dict[str, A
         log.info("demo user %s / %s; accounts %s; bots %s", DEMO_EMAIL, DEMO_PASSWORD,
                  seeded["ex_ids"], seeded["bot_ids"])
         publisher = Publisher(redis, settings.redis_prefix, settings.history_len)
-        loader = OhlcvLoader(pool, bars_to_stream(publisher))  # type: ignore[arg-type]
+        loader = OhlcvLoader(pool, bars_to_stream(publisher))
         simulator = MarketSimulator(publisher, seeded, loader, await market_state(pool))
         await simulator.run(stop_event)
         return seeded
@@ -94,8 +95,6 @@ async def run_demo(settings: Settings, stop_event: asyncio.Event) -> dict[str, A
 
 async def _seed_history(pool: asyncpg.Pool, days: float, end: dt.datetime,
                         simulator: MarketSimulator) -> None:
-    from fullon_gateway.ohlcv.seed import seed_history
-
     try:
         loaded = await seed_history(pool, days=days, end=end,
                                     trades_per_minute=HISTORY_TRADES_PER_MINUTE)
@@ -117,8 +116,6 @@ def attach_demo(app: Any) -> None:
     Seeds through the app's pool and publishes through the app's Redis client from a
     background task that starts after the resources and stops before they close.
     """
-    from fullon_gateway.keys import DATABASE, DB, OHLCV_LOADER, REDIS, SETTINGS
-
     async def demo_ctx(app: Any) -> Any:
         settings = app[SETTINGS]
         if app[DATABASE].attached:

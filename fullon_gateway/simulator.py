@@ -27,7 +27,7 @@ import redis.asyncio as aioredis
 from fullon_gateway.ohlcv import store
 from fullon_gateway.ohlcv.loader import OhlcvLoader, TradeIn
 from fullon_gateway.ohlcv.seed import DEFAULT_SYMBOLS, HISTORY_TRADES_PER_MINUTE, SeedSymbol
-from fullon_gateway.publish import Publisher
+from fullon_gateway.stream.publish import Publisher
 
 log = logging.getLogger(__name__)
 

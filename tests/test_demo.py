@@ -9,8 +9,8 @@ from urllib.parse import quote
 from fullon_gateway.demo import DEMO_EMAIL, DEMO_PASSWORD, seed_demo
 from fullon_gateway.keys import DB, OHLCV_LOADER, REDIS
 from fullon_gateway.ohlcv.seed import DEFAULT_SYMBOLS, seed_history
-from fullon_gateway.publish import Publisher
 from fullon_gateway.simulator import EXCHANGES, MARKETS, MarketSimulator, market_state
+from fullon_gateway.stream.publish import Publisher
 from tests.stream.support import connect, subscribe
 
 

@@ -9,6 +9,7 @@ import asyncpg
 
 from fullon_gateway.auth.identify import Identifier, now
 from fullon_gateway.auth.identity import ADMIN_SCOPES, USER_SCOPES, Caller
+from fullon_gateway.auth.revocation import Revocation
 from fullon_gateway.auth.tokens import API_KEY_PREFIX, new_api_key, sha256
 from fullon_gateway.errors import Forbidden, Invalid, NotFound
 from fullon_gateway.store import api_keys as keys_db
@@ -48,10 +49,10 @@ class ApiKeys:
         row = await keys_db.deactivate(self.db, key_id)
         if row is None:
             raise NotFound("no such api key", code="api_key_not_found")
-        await self.identify.announce("api_key", key_id)
+        await self.identify.announce(Revocation.API_KEY, key_id)
         return row
 
     async def delete(self, caller: Caller, key_id: int) -> None:
         await self._owned(caller, key_id)
         await keys_db.delete(self.db, key_id)
-        await self.identify.announce("api_key", key_id)
+        await self.identify.announce(Revocation.API_KEY, key_id)

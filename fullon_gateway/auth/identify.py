@@ -17,7 +17,6 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -26,6 +25,7 @@ import redis.asyncio as aioredis
 
 from fullon_gateway import jsonutil
 from fullon_gateway.auth.identity import ADMIN_SCOPES, USER_SCOPES, Caller
+from fullon_gateway.auth.revocation import USER_KINDS, Revocation, RevocationListener
 from fullon_gateway.auth.tokens import (
     API_KEY_PREFIX,
     API_KEY_SHAPE,
@@ -43,13 +43,8 @@ from fullon_gateway.store import users as users_db
 log = logging.getLogger(__name__)
 
 AUTH_CHANNEL = "gateway:auth"
-# What happened to a user, for announce(): "user" = disabled or deleted (their sockets
-# close), "user_role" = demoted (sockets close so they reconnect with today's rights),
-# "user_changed" = anything else (name, promotion): only the cached entry is dropped.
-USER_KINDS = ("user", "user_role", "user_changed")
 CACHE_MAX = 100_000  # entries per identity cache (sessions, api keys) before it is reset
 UNKNOWN_KEYS_MAX = 10_000
-RevocationListener = Callable[[str, Any], None]
 
 
 class PlatformKeys(Protocol):
@@ -130,8 +125,9 @@ class Identifier:
     def add_revocation_listener(self, listener: RevocationListener) -> None:
         self._revocation_listeners.append(listener)
 
-    async def announce(self, kind: str, ident: Any) -> None:
+    async def announce(self, kind: Revocation | str, ident: Any) -> None:
         """Tell every gateway process (this one included) that ``kind`` ``ident`` changed."""
+        kind = Revocation(kind)  # a plain string names the same kind
         self._apply(kind, ident)
         payload = jsonutil.dumps({"kind": kind, "id": str(ident)})
         try:
@@ -144,28 +140,21 @@ class Identifier:
         """Hub listener for ``gateway:auth``."""
         try:
             msg = jsonutil.loads(data)
-            kind, ident = msg["kind"], msg["id"]
-            if kind in USER_KINDS:
-                ident = int(ident)
-            elif kind == "session":
-                ident = uuid.UUID(ident)
-            elif kind in ("api_key", "ownership"):
-                ident = int(ident)
-            else:
-                return
+            kind = Revocation(msg["kind"])
+            ident = kind.parse_id(msg["id"])
         except (ValueError, KeyError, TypeError):
             log.warning("ignored malformed auth invalidation")
             return
         self._apply(kind, ident)
 
-    def _apply(self, kind: str, ident: Any) -> None:
+    def _apply(self, kind: Revocation, ident: Any) -> None:
         if kind in USER_KINDS:
             self._users.pop(ident, None)
-        elif kind == "session":
+        elif kind is Revocation.SESSION:
             entry = self._sessions.get(ident)
             if entry is not None:
                 entry.revoked = True
-        elif kind == "api_key":
+        elif kind is Revocation.API_KEY:
             for key_hash, key in list(self._keys.items()):
                 if key is not None and key.key_id == ident:
                     del self._keys[key_hash]

@@ -18,15 +18,16 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from fullon_gateway.auth.api_keys import ApiKeys
-from fullon_gateway.auth.identify import AUTH_CHANNEL, USER_KINDS, AuthFailure, Identifier
+from fullon_gateway.auth.identify import AUTH_CHANNEL, AuthFailure, Identifier
 from fullon_gateway.auth.identity import Caller
 from fullon_gateway.auth.passwords import Passwords
+from fullon_gateway.auth.revocation import Revocation
 from fullon_gateway.auth.sessions import Sessions
 from fullon_gateway.auth.throttle import LoginThrottle
 from fullon_gateway.auth.tokens import TokenCodec
 from fullon_gateway.settings import Settings
 
-__all__ = ["AUTH_CHANNEL", "USER_KINDS", "AuthFailure", "AuthService"]
+__all__ = ["AUTH_CHANNEL", "AuthFailure", "AuthService"]
 
 
 class AuthService:
@@ -50,7 +51,7 @@ class AuthService:
     def add_revocation_listener(self, listener: Any) -> None:
         self.identify.add_revocation_listener(listener)
 
-    async def announce(self, kind: str, ident: Any) -> None:
+    async def announce(self, kind: Revocation | str, ident: Any) -> None:
         await self.identify.announce(kind, ident)
 
     def on_auth_message(self, channel: str, data: bytes) -> None:

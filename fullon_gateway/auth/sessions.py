@@ -12,6 +12,7 @@ import asyncpg
 from fullon_gateway.auth import passwords
 from fullon_gateway.auth.identify import Identifier, now
 from fullon_gateway.auth.passwords import Passwords
+from fullon_gateway.auth.revocation import Revocation
 from fullon_gateway.auth.throttle import LoginThrottle
 from fullon_gateway.auth.tokens import TokenCodec, new_refresh_token, sha256
 from fullon_gateway.errors import Unauthorized
@@ -129,4 +130,4 @@ class Sessions:
 
     async def revoke_session(self, sid: uuid.UUID, why: str) -> None:
         await sessions_db.revoke_session(self.db, sid, why)
-        await self.identify.announce("session", sid)
+        await self.identify.announce(Revocation.SESSION, sid)

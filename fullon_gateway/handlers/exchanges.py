@@ -13,6 +13,7 @@ from aiohttp import web
 from cryptography.fernet import Fernet
 
 from fullon_gateway.auth.identity import caller_of, requires
+from fullon_gateway.auth.revocation import Revocation
 from fullon_gateway.errors import Invalid
 from fullon_gateway.handlers.common import load_json, path_int
 from fullon_gateway.handlers.orm_base import ORM, check_owner, db_errors, load_query, not_found
@@ -147,7 +148,7 @@ class ExchangesHandler:
             )
         with db_errors("exchange account"):
             row = await ex_db.create_account(db, caller.user_id, data)
-        await request.app[AUTH].announce("ownership", caller.user_id)
+        await request.app[AUTH].announce(Revocation.OWNERSHIP, caller.user_id)
         return json_response(_ex.dump(row), status=201)
 
     async def _owned(self, request: web.Request) -> Any:
@@ -174,5 +175,5 @@ class ExchangesHandler:
         row = await self._owned(request)
         with db_errors("exchange account"):
             await ex_db.delete_account(request.app[DB], row["ex_id"])
-        await request.app[AUTH].announce("ownership", row["user_id"])
+        await request.app[AUTH].announce(Revocation.OWNERSHIP, row["user_id"])
         return web.Response(status=204)

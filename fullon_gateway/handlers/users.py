@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from fullon_gateway.auth.identity import caller_of, requires
+from fullon_gateway.auth.revocation import Revocation
 from fullon_gateway.errors import Conflict
 from fullon_gateway.handlers.common import load_json, path_int
 from fullon_gateway.handlers.orm_base import ORM, load_query, not_found
@@ -77,7 +78,7 @@ class UsersHandler:
         if row is None:
             raise not_found("user")
         # The cached name is stale; access did not change, so sockets stay open.
-        await request.app[AUTH].announce("user_changed", caller.user_id)
+        await request.app[AUTH].announce(Revocation.USER_CHANGED, caller.user_id)
         return json_response(_user.dump(row))
 
     @requires("admin")
@@ -136,11 +137,11 @@ class UsersHandler:
         if row is None:
             raise not_found("user")
         if data.get("is_active") is False:
-            kind = "user"  # disabled: everything of theirs stops now
+            kind = Revocation.USER  # disabled: everything of theirs stops now
         elif data.get("role") == "user":
-            kind = "user_role"  # possibly demoted: reconnect with today's rights
+            kind = Revocation.USER_ROLE  # possibly demoted: reconnect with today's rights
         else:
-            kind = "user_changed"
+            kind = Revocation.USER_CHANGED
         await request.app[AUTH].announce(kind, user_id)
         return json_response(_user.dump(row))
 
@@ -153,5 +154,5 @@ class UsersHandler:
             raise Conflict("you cannot delete your own account", code="cannot_change_self")
         if not await users_db.delete_user(request.app[DB], user_id):
             raise not_found("user")
-        await request.app[AUTH].announce("user", user_id)
+        await request.app[AUTH].announce(Revocation.USER, user_id)
         return web.Response(status=204)

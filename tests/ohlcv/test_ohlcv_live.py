@@ -36,7 +36,7 @@ async def test_ingested_trades_publish_live_1m_bars(client, make_account):
 async def test_a_backfill_publishes_only_its_newest_bars(client, make_account):
     """A load touching more minutes than LIVE_BARS_PER_LOAD puts only the newest ones on
     the live stream: a subscriber's snapshot afterwards holds exactly those bars."""
-    from fullon_gateway.ohlcv.live import LIVE_BARS_PER_LOAD
+    from fullon_gateway.stream.live_bars import LIVE_BARS_PER_LOAD
 
     admin = await make_account(role="admin")
     minutes = LIVE_BARS_PER_LOAD + 40

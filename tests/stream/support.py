@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import WSMsgType
 
 from fullon_gateway.keys import DB, REDIS, SETTINGS
-from fullon_gateway.publish import Publisher
+from fullon_gateway.stream.publish import Publisher
 
 WS = "/api/v1/cache/ws"
 

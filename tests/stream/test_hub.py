@@ -1,17 +1,17 @@
-"""The Redis fan-out hub: refcounted channels, confirmed subscriptions, delivery to
-listeners, and reconnection after a real Redis restart."""
+"""The Redis pub/sub hub (transport only): confirmed listens on channels and patterns,
+delivery without the prefix, unlisten, and reconnection after a real Redis restart.
+Counting subscribers and sharing confirmations is the fan-out's (test_fanout.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
 
 import pytest
 import redis.asyncio as aioredis
 
 from fullon_gateway.embedded import RedisProcess
-from fullon_gateway.stream.hub import Hub
+from fullon_gateway.stream.hub import Channel, Hub
 from tests.support import eventually
 
 
@@ -61,81 +61,69 @@ def redis_process(tmp_path):
 
 
 async def test_listener_gets_messages_without_the_prefix(hub, redis_client, settings):
-    """A message published on prefix+channel reaches the listener as (channel, bytes)."""
+    """A message published on prefix+channel reaches the listener as (channel, bytes),
+    and the hub counts it."""
     inbox = Inbox()
-    await hub.subscribe("tickers:kraken", inbox)
+    await hub.listen(Channel("tickers:kraken"), inbox)
+    before = hub.messages
     await redis_client.publish(settings.redis_prefix + "tickers:kraken", b'{"p": 1}')
     assert await inbox.next() == ("tickers:kraken", b'{"p": 1}')
-    assert hub.messages >= 1 and hub.connected
+    assert hub.messages == before + 1 and hub.connected
 
 
-async def test_subscribe_returns_after_redis_confirmed(hub, redis_client, settings):
-    """As soon as subscribe() returns, Redis counts the subscriber: a publish made right
+async def test_pattern_listener_gets_each_matching_channel(hub, redis_client, settings):
+    """A pattern listener gets every matching channel's messages under the channel's own
+    name; the prefix is matched literally (a glob character in it matches only itself)."""
+    inbox = Inbox()
+    await hub.listen(Channel("ticker_updates:kraken:*", pattern=True), inbox)
+    p = settings.redis_prefix
+    assert await redis_client.publish(p + "ticker_updates:kraken:BTC/USD", b"1") == 1
+    assert await redis_client.publish(p + "ticker_updates:bybit:BTC/USD", b"2") == 0
+    assert await inbox.next() == ("ticker_updates:kraken:BTC/USD", b"1")
+    await hub.unlisten(Channel("ticker_updates:kraken:*", pattern=True))
+    assert not hub.listening(Channel("ticker_updates:kraken:*", pattern=True))
+
+
+async def test_listen_returns_after_redis_confirmed(hub, redis_client, settings):
+    """As soon as listen() returns, Redis counts the subscriber: a publish made right
     then is received (publish reports one receiver) and delivered."""
     for i in range(20):
         inbox = Inbox()
         channel = f"confirm:{i}"
-        await hub.subscribe(channel, inbox)
+        await hub.listen(Channel(channel), inbox)
         receivers = await redis_client.publish(settings.redis_prefix + channel, str(i))
         assert receivers == 1, channel
         assert await inbox.next() == (channel, str(i).encode())
 
 
-async def test_channels_are_refcounted(hub, redis_client, settings):
-    """Two listeners share one Redis subscription; it stays while one remains and goes
-    when the last one leaves."""
+async def test_unlisten_unsubscribes_in_redis(hub, redis_client, settings):
+    """unlisten drops the listener and the Redis subscription; listening again works at
+    once."""
     full = settings.redis_prefix + "orders:1"
-    first, second = Inbox(), Inbox()
-    base = hub.channel_count
-    await hub.subscribe("orders:1", first)
-    await hub.subscribe("orders:1", second)
-    assert hub.listener_count("orders:1") == 2 and hub.channel_count == base + 1
-    assert await _numsub(redis_client, full) == 1
-    assert await redis_client.publish(full, b"a") == 1
-    assert await first.next() == ("orders:1", b"a")
-    assert await second.next() == ("orders:1", b"a")
-
-    await hub.unsubscribe("orders:1", first)
-    assert hub.listener_count("orders:1") == 1
-    assert await _numsub(redis_client, full) == 1
-    await redis_client.publish(full, b"b")
-    assert await second.next() == ("orders:1", b"b")
-    assert first.got == [("orders:1", b"a")]
-
-    await hub.unsubscribe("orders:1", second)
-    assert hub.listener_count("orders:1") == 0 and hub.channel_count == base
-    await eventually(lambda: _is(_numsub(redis_client, full), 0), within=15)
-
-
-async def _is(value: Awaitable[int], expected: int) -> bool:
-    return await value == expected
-
-
-async def test_resubscribing_after_the_last_listener_left(hub, redis_client, settings):
-    """A channel dropped by its last listener can be subscribed again at once."""
     inbox = Inbox()
+    base = hub.channel_count
+    await hub.listen(Channel("orders:1"), inbox)
+    assert hub.channel_count == base + 1 and await _numsub(redis_client, full) == 1
+    await hub.unlisten(Channel("orders:1"))
+    assert hub.channel_count == base and not hub.listening(Channel("orders:1"))
+
+    async def unsubscribed() -> bool:
+        return await _numsub(redis_client, full) == 0
+
+    await eventually(unsubscribed, within=15, what="Redis dropping the subscription")
     for round_ in range(3):
-        await hub.subscribe("bots:7", inbox)
+        await hub.listen(Channel("bots:7"), inbox)
         assert await redis_client.publish(settings.redis_prefix + "bots:7", str(round_)) == 1
         assert await inbox.next() == ("bots:7", str(round_).encode())
-        await hub.unsubscribe("bots:7", inbox)
-
-
-async def test_concurrent_first_subscriptions_share_one_confirmation(hub, redis_client,
-                                                                     settings):
-    """Many listeners subscribing to a new channel at once all return confirmed."""
-    inboxes = [Inbox() for _ in range(5)]
-    await asyncio.gather(*(hub.subscribe("trades:x", inbox) for inbox in inboxes))
-    assert await redis_client.publish(settings.redis_prefix + "trades:x", b"t") == 1
-    for inbox in inboxes:
-        assert await inbox.next() == ("trades:x", b"t")
+        await hub.unlisten(Channel("bots:7"))
+    assert inbox.got == [("bots:7", str(i).encode()) for i in range(3)]
 
 
 async def test_other_prefixes_and_channels_are_not_delivered(hub, redis_client, settings):
     """Publishes on the bare channel name (another environment) or another channel do
     not reach the listener."""
     inbox = Inbox()
-    await hub.subscribe("accounts", inbox)
+    await hub.listen(Channel("accounts"), inbox)
     await redis_client.publish("accounts", b"other-env")
     await redis_client.publish(settings.redis_prefix + "accountsX", b"other-channel")
     await redis_client.publish(settings.redis_prefix + "accounts", b"mine")
@@ -144,29 +132,30 @@ async def test_other_prefixes_and_channels_are_not_delivered(hub, redis_client, 
 
 
 async def test_a_failing_listener_does_not_stop_delivery(hub, redis_client, settings, caplog):
-    """A listener that raises is logged; the other listeners and later messages still
+    """A listener that raises is logged; other channels and later messages still
     arrive."""
     def broken(channel: str, data: bytes) -> None:
         raise ValueError("listener bug")
 
     inbox = Inbox()
-    await hub.subscribe("process", broken)
-    await hub.subscribe("process", inbox)
+    await hub.listen(Channel("process"), broken)
+    await hub.listen(Channel("process:ok"), inbox)
     with caplog.at_level(logging.ERROR, logger="fullon_gateway.stream.hub"):
         for payload in (b"1", b"2"):
             await redis_client.publish(settings.redis_prefix + "process", payload)
+            await redis_client.publish(settings.redis_prefix + "process:ok", payload)
             assert (await inbox.next())[1] == payload
-    assert any("listener failed" in r.getMessage() for r in caplog.records)
+    assert sum("listener failed" in r.getMessage() for r in caplog.records) == 2
     assert hub.connected
 
 
-async def test_unsubscribing_something_unknown_is_harmless(hub):
-    """Unsubscribing a channel or listener the hub does not have changes nothing."""
+async def test_unlistening_something_unknown_is_harmless(hub):
+    """Unlistening a channel the hub does not have changes nothing."""
     inbox = Inbox()
-    await hub.unsubscribe("never", inbox)
-    await hub.subscribe("known", inbox)
-    await hub.unsubscribe("known", Inbox())
-    assert hub.listener_count("known") == 1
+    await hub.unlisten(Channel("never"))
+    await hub.listen(Channel("known"), inbox)
+    await hub.unlisten(Channel("never", pattern=True))
+    assert hub.listening(Channel("known"))
 
 
 async def test_hub_reconnects_after_a_redis_restart(redis_process):
@@ -185,84 +174,77 @@ async def test_hub_reconnects_after_a_redis_restart(redis_process):
 
     hub.on_reconnect(first_callback)
     hub.on_reconnect(second_callback)
-    await hub.start()
     publisher = aioredis.Redis.from_url(redis_process.url)
     try:
-        inbox = Inbox()
-        await hub.subscribe("tickers:a", inbox)
-        await hub.subscribe("tickers:b", inbox)
-        assert await publisher.publish("p:tickers:a", b"before") == 1
-        assert await inbox.next() == ("tickers:a", b"before")
+        async with hub:
+            inbox = Inbox()
+            await hub.listen(Channel("tickers:a"), inbox)
+            await hub.listen(Channel("tickers:*", pattern=True), inbox)
+            assert await publisher.publish("p:tickers:a", b"before") == 2
+            assert sorted([await inbox.next(), await inbox.next()]) == [
+                ("tickers:a", b"before")] * 2
 
-        redis_process.stop()
-        await eventually(lambda: not hub.connected, within=15)
-        redis_process.start()
-        async with asyncio.timeout(20):
-            await reconnected.wait()
-        assert hub.connected and hub.reconnects == 1
-        assert sorted(calls) == ["first", "second"]
+            redis_process.stop()
+            await eventually(lambda: not hub.connected, within=15)
+            redis_process.start()
+            async with asyncio.timeout(20):
+                await reconnected.wait()
+            assert hub.connected and hub.reconnects == 1
+            assert sorted(calls) == ["first", "second"]
 
-        await publisher.aclose()
-        publisher = aioredis.Redis.from_url(redis_process.url)
-        for channel in ("tickers:a", "tickers:b"):
-            assert await publisher.publish("p:" + channel, b"after") == 1
-            assert await inbox.next() == (channel, b"after")
+            await publisher.aclose()
+            publisher = aioredis.Redis.from_url(redis_process.url)
+            assert await publisher.publish("p:tickers:a", b"after") == 2  # both back
+            assert await publisher.publish("p:tickers:b", b"after") == 1
+            got = sorted([await inbox.next() for _ in range(3)])
+            assert got == [("tickers:a", b"after")] * 2 + [("tickers:b", b"after")]
+        assert not hub.connected
     finally:
         await publisher.aclose()
-        await hub.stop()
-    assert not hub.connected
 
 
-async def test_subscribe_while_redis_is_down_times_out_cleanly(redis_process):
-    """With Redis down, subscribe fails after its timeout and leaves no listener behind,
-    also when several listeners wait for the same new channel."""
+async def test_listen_while_redis_is_down_is_bounded_by_the_caller(redis_process):
+    """With Redis down, listen waits; the caller's timeout ends it and leaves no listener
+    behind."""
     hub = Hub(redis_process.url, "p:")
-    await hub.start()
-    try:
+    async with hub:
         await eventually(lambda: hub.connected, within=15)
         redis_process.stop()
         await eventually(lambda: not hub.connected, within=15)
-        first, second = Inbox(), Inbox()
-        results = await asyncio.gather(
-            hub.subscribe("orders:9", first, timeout=0.3),
-            hub.subscribe("orders:9", second, timeout=0.3),
-            return_exceptions=True,
-        )
-        assert all(isinstance(r, TimeoutError) for r in results), results
-        assert all("did not confirm a subscription to 'orders:9'" in str(r) for r in results)
-        assert hub.listener_count("orders:9") == 0 and hub.channel_count == 0
-    finally:
-        await hub.stop()
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.3):
+                await hub.listen(Channel("orders:9"), Inbox())
+        assert not hub.listening(Channel("orders:9")) and hub.channel_count == 0
 
 
-async def test_subscribe_waits_for_redis_to_come_back(redis_process):
-    """A subscribe issued while Redis is down completes once it is back (within the
-    timeout), confirmed, and delivers."""
+async def test_listen_waits_for_redis_to_come_back(redis_process):
+    """A listen issued while Redis is down completes once it is back, confirmed, and
+    delivers."""
     hub = Hub(redis_process.url, "p:")
-    await hub.start()
     publisher = None
     try:
-        await eventually(lambda: hub.connected, within=15)
-        redis_process.stop()
-        await eventually(lambda: not hub.connected, within=15)
-        inbox = Inbox()
-        pending = asyncio.create_task(hub.subscribe("bots:1", inbox, timeout=20))
-        await asyncio.sleep(0)
-        assert not pending.done()
-        redis_process.start()
-        await pending
-        publisher = aioredis.Redis.from_url(redis_process.url)
-        assert await publisher.publish("p:bots:1", b"x") == 1
-        assert await inbox.next() == ("bots:1", b"x")
+        async with hub:
+            await eventually(lambda: hub.connected, within=15)
+            redis_process.stop()
+            await eventually(lambda: not hub.connected, within=15)
+            inbox = Inbox()
+            pending = asyncio.create_task(hub.listen(Channel("bots:1"), inbox))
+            await eventually(lambda: hub.listening(Channel("bots:1")))
+            assert not pending.done()  # registered, and no Redis to confirm it
+            redis_process.start()
+            async with asyncio.timeout(20):
+                await pending
+            publisher = aioredis.Redis.from_url(redis_process.url)
+            assert await publisher.publish("p:bots:1", b"x") == 1
+            assert await inbox.next() == ("bots:1", b"x")
     finally:
         if publisher is not None:
             await publisher.aclose()
-        await hub.stop()
 
 
-async def test_unsubscribe_while_down_is_not_resubscribed(redis_process):
-    """A channel whose last listener left while Redis was down is not subscribed again
-    after the reconnect."""
+async def test_unlisten_while_down_is_not_resubscribed(redis_process):
+    """A channel unlistened while Redis was down is not subscribed again after the
+    reconnect."""
     hub = Hub(redis_process.url, "p:")
     reconnected = asyncio.Event()
 
@@ -270,25 +252,24 @@ async def test_unsubscribe_while_down_is_not_resubscribed(redis_process):
         reconnected.set()
 
     hub.on_reconnect(on_reconnect)
-    await hub.start()
     publisher = None
     try:
-        inbox = Inbox()
-        await hub.subscribe("gone", inbox)
-        await hub.subscribe("kept", inbox)
-        redis_process.stop()
-        await eventually(lambda: not hub.connected, within=15)
-        await hub.unsubscribe("gone", inbox)
-        redis_process.start()
-        async with asyncio.timeout(20):
-            await reconnected.wait()
-        publisher = aioredis.Redis.from_url(redis_process.url)
-        assert await _numsub(publisher, "p:gone") == 0
-        assert await _numsub(publisher, "p:kept") == 1
+        async with hub:
+            inbox = Inbox()
+            await hub.listen(Channel("gone"), inbox)
+            await hub.listen(Channel("kept"), inbox)
+            redis_process.stop()
+            await eventually(lambda: not hub.connected, within=15)
+            await hub.unlisten(Channel("gone"))
+            redis_process.start()
+            async with asyncio.timeout(20):
+                await reconnected.wait()
+            publisher = aioredis.Redis.from_url(redis_process.url)
+            assert await _numsub(publisher, "p:gone") == 0
+            assert await _numsub(publisher, "p:kept") == 1
     finally:
         if publisher is not None:
             await publisher.aclose()
-        await hub.stop()
 
 
 async def test_stop_before_start_and_twice_is_safe(settings):
@@ -301,69 +282,39 @@ async def test_stop_before_start_and_twice_is_safe(settings):
     assert not hub.connected
 
 
-async def test_waiting_listener_survives_the_first_subscriber_giving_up(redis_process):
-    """Redis down: the first subscriber of a channel times out, a second one with a
-    longer timeout keeps waiting and is confirmed by the reconnect's resubscription."""
-    hub = Hub(redis_process.url, "p:")
-    await hub.start()
-    publisher = None
-    try:
-        await eventually(lambda: hub.connected, within=15)
-        redis_process.stop()
-        await eventually(lambda: not hub.connected, within=15)
-        impatient, patient = Inbox(), Inbox()
-        first = asyncio.create_task(hub.subscribe("orders:5", impatient, timeout=0.2))
-        second = asyncio.create_task(hub.subscribe("orders:5", patient, timeout=20))
-        with pytest.raises(TimeoutError):
-            await first
-        assert hub.listener_count("orders:5") == 1 and not second.done()
-        redis_process.start()
-        await second
-        publisher = aioredis.Redis.from_url(redis_process.url)
-        assert await publisher.publish("p:orders:5", b"y") == 1
-        assert await patient.next() == ("orders:5", b"y")
-        assert impatient.got == []
-    finally:
-        if publisher is not None:
-            await publisher.aclose()
-        await hub.stop()
-
-
-async def test_silent_redis_is_detected_and_recovered(redis_process, monkeypatch):
+async def test_silent_redis_is_detected_and_recovered(redis_process):
     """A Redis that stops answering without closing the socket (SIGSTOP) is given up on
     after two unanswered pings; once it answers again the hub reconnects and delivers."""
     import os
     import signal
 
-    import fullon_gateway.stream.hub as hub_module
-
-    monkeypatch.setattr(hub_module, "_IDLE_PING", 0.2)  # seconds idle before a ping
-    hub = Hub(redis_process.url, "p:")
+    hub = Hub(redis_process.url, "p:", idle_ping=0.2)  # seconds idle before a ping
     reconnected = asyncio.Event()
 
     async def on_reconnect() -> None:
         reconnected.set()
 
     hub.on_reconnect(on_reconnect)
-    await hub.start()
     publisher = None
     pid = redis_process.process.pid
     try:
-        inbox = Inbox()
-        await hub.subscribe("quiet", inbox)
-        await asyncio.sleep(0.5)  # idle through two pings that Redis answers
-        assert hub.connected and hub.reconnects == 0
-        os.kill(pid, signal.SIGSTOP)
-        try:
-            await eventually(lambda: not hub.connected, within=10)
-        finally:
-            os.kill(pid, signal.SIGCONT)
-        async with asyncio.timeout(20):
-            await reconnected.wait()
-        publisher = aioredis.Redis.from_url(redis_process.url)
-        assert await publisher.publish("p:quiet", b"back") == 1
-        assert await inbox.next() == ("quiet", b"back")
+        async with hub:
+            inbox = Inbox()
+            await hub.listen(Channel("quiet"), inbox)
+            # Three idle pings without a reconnect: each answer reset the silence count
+            # (a third unanswered one would have dropped the connection).
+            await eventually(lambda: hub.pings >= 3, within=10)
+            assert hub.connected and hub.reconnects == 0
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                await eventually(lambda: not hub.connected, within=10)
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            async with asyncio.timeout(20):
+                await reconnected.wait()
+            publisher = aioredis.Redis.from_url(redis_process.url)
+            assert await publisher.publish("p:quiet", b"back") == 1
+            assert await inbox.next() == ("quiet", b"back")
     finally:
         if publisher is not None:
             await publisher.aclose()
-        await hub.stop()
