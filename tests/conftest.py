@@ -49,7 +49,7 @@ PASSWORD = "correct horse battery staple"
 # Before anything asks platformdirs: the default state directory of every Settings
 # built here (and of gateways started from here) lives under this temp directory.
 # 0755 so the embedded Postgres's own user can reach it when the suite runs as root.
-DATA_HOME = Path(tempfile.mkdtemp(prefix="fgw-test-data-"))
+DATA_HOME = Path(tempfile.mkdtemp(prefix=f"fgw-test-data-{RUN_ID}-"))
 DATA_HOME.chmod(0o755)
 os.environ["XDG_DATA_HOME"] = str(DATA_HOME)
 for _name in ("FULLON_STATE_DIR", "FULLON_CONFIG"):
