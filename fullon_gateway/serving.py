@@ -39,8 +39,6 @@ log = logging.getLogger(__name__)
 RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 # Descriptors kept free beyond the pools and the cap: logs, the hub, migrations.
 _FD_RESERVE = 32
-# The Redis pool's size (app.py).
-_REDIS_POOL = 64
 # How long a refused connection may stay open for the client to read its 503.
 _REFUSAL_LINGER = 1.0
 # A flood of slow bodies must not hold connections for aiohttp's default 10 s after
@@ -107,7 +105,7 @@ def default_max_connections(settings: Settings) -> int:
     """The connection cap below the file limit. Kept free: the pools, one accept batch,
     as many refusals still being read, and a reserve, so accept() never runs out."""
     soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    reserve = settings.db_pool_max + _REDIS_POOL + _FD_RESERVE + 2 * accept_backlog()
+    reserve = settings.db_pool_max + settings.redis_pool_size + _FD_RESERVE + 2 * accept_backlog()
     return max(16, soft - reserve)
 
 

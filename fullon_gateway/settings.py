@@ -66,6 +66,9 @@ class Settings:
     state_dir: str = field(default_factory=default_state_dir)
     db_pool_min: int = 2
     db_pool_max: int = 10
+    # Redis command connections per process (pub/sub has its own); snapshot reads are
+    # batched, so a subscribe storm needs few of them.
+    redis_pool_size: int = 64
     dependency_timeout: float = 2.0
     # Tokens.
     jwt_secret: str | None = None
@@ -210,7 +213,8 @@ def _validate(s: Settings) -> None:
     for name in ("access_ttl", "refresh_ttl", "login_window", "max_body_bytes",
                  "ws_max_frame", "ws_max_subscriptions", "ws_rate_limit",
                  "ws_queue_limit", "history_len", "login_max_failures",
-                 "login_max_failures_per_account", "login_max_failures_per_address", "db_pool_max"):
+                 "login_max_failures_per_account", "login_max_failures_per_address",
+                 "redis_pool_size", "db_pool_max"):
         if getattr(s, name) <= 0:
             raise SettingsError(f"{name} must be greater than zero")
     # Zero here would mean a busy loop (the key-usage flusher sleeping 0 s), checks

@@ -209,7 +209,7 @@ class _Session:
             conn.enqueue(frames.error(request_id, action_name, exc.code, exc.message))
         except (aioredis.RedisError, OSError) as exc:
             log.warning("stream request failed: %r", exc)
-            conn.enqueue(frames.error(request_id, action_name, P.INTERNAL_ERROR,
+            conn.enqueue(frames.error(request_id, action_name, P.UNAVAILABLE,
                                       "live data store unavailable, try again"))
         except Exception:
             log.exception("stream request failed")
