@@ -96,6 +96,8 @@ class Settings:
     ws_queue_limit: int = 1000
     ws_compress: bool = False
     ws_revocation_check: float = 1.0
+    # Serve on uvloop (a faster event loop, C transports) when it is installed.
+    uvloop: bool = True
     history_len: int = 1000
     # Days of random-walk trade history `demo` loads for the OHLCV endpoints.
     demo_history_days: float = 30.0
