@@ -108,6 +108,9 @@ class Settings:
     # Fernet key (urlsafe base64 of 32 bytes) that encrypts exchange API credentials.
     # Unset: the gateway refuses credentials instead of storing them in the clear.
     exchange_secrets_key: str | None = None
+    # In front of a fullon platform (attach mode), the user with this e-mail is an admin
+    # whatever its role, as fullon's ADMIN_MAIL says.
+    admin_mail: str = "admin@fullon"
     # The YAML file that was read (absolute), or None; set by load_settings, not a setting.
     config_file: str | None = field(default=None, compare=False)
 
