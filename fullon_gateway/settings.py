@@ -99,9 +99,15 @@ class Settings:
     history_len: int = 1000
     # Days of random-walk trade history `demo` loads for the OHLCV endpoints.
     demo_history_days: float = 30.0
+    # Seconds a quote may go unchanged before the dashboard marks it stale (each
+    # trader can change it in the page; this is the default it starts with).
+    dashboard_stale_after: float = 10.0
     # Fernet key (urlsafe base64 of 32 bytes) that encrypts exchange API credentials.
     # Unset: the gateway refuses credentials instead of storing them in the clear.
     exchange_secrets_key: str | None = None
+    # In front of a fullon platform (attach mode), the user with this e-mail is an admin
+    # whatever its role, as fullon's ADMIN_MAIL says.
+    admin_mail: str = "admin@fullon"
     # The YAML file that was read (absolute), or None; set by load_settings, not a setting.
     config_file: str | None = field(default=None, compare=False)
 
@@ -190,7 +196,7 @@ def _validate(s: Settings) -> None:
     # that always time out, or a hasher that cannot start.
     for name in ("dependency_timeout", "api_key_touch_interval", "ws_heartbeat",
                  "ws_auth_timeout", "ws_revocation_check", "argon2_time_cost",
-                 "argon2_parallelism"):
+                 "argon2_parallelism", "dashboard_stale_after"):
         if getattr(s, name) <= 0:
             raise SettingsError(f"{name} must be greater than zero")
     for name in ("grace_period", "auth_cache_ttl", "db_pool_min"):

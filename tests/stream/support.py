@@ -80,9 +80,11 @@ async def closed(ws: Any, wait: float = 10.0) -> tuple[int | None, str]:
 
 async def make_exchange(client: Any, user_id: int, name: str = "main") -> int:
     db = client.app[DB]
-    cat = await db.fetchval(
-        """INSERT INTO cat_exchanges (name) VALUES ('kraken')
-           ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING cat_ex_id""")
+    # No ON CONFLICT: in attach mode cat_exchanges is a view over fullon's table.
+    cat = await db.fetchval("SELECT cat_ex_id FROM cat_exchanges WHERE name = 'kraken'")
+    if cat is None:
+        cat = await db.fetchval(
+            "INSERT INTO cat_exchanges (name) VALUES ('kraken') RETURNING cat_ex_id")
     return int(await db.fetchval(
         "INSERT INTO exchanges (user_id, cat_ex_id, name) VALUES ($1, $2, $3) RETURNING ex_id",
         user_id, cat, name))
