@@ -47,10 +47,18 @@ export async function refresh() {
   if (refreshing) return refreshing;
   refreshing = (async () => {
     try {
-      const resp = await fetch("/api/v1/auth/refresh", {
-        method: "POST", headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ refresh_token: current.refresh }),
-      });
+      let resp;
+      try {
+        resp = await fetch("/api/v1/auth/refresh", {
+          method: "POST", headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ refresh_token: current.refresh }),
+        });
+      } catch (err) {
+        // Offline: keep the tokens and try again soon.
+        clearTimeout(refreshTimer);
+        refreshTimer = setTimeout(() => refresh().catch(() => {}), 5000);
+        throw new Error("token refresh failed: the gateway is unreachable");
+      }
       const body = await resp.json().catch(() => null);
       if (resp.status === 200 && body && body.access_token) {
         store(body);
