@@ -88,6 +88,10 @@ class Settings:
     # How long an authenticated identity (user, session, api key) is trusted from the
     # process cache before it is re-read; invalidations over Redis usually come first.
     auth_cache_ttl: float = 30.0
+    # Entries per identity cache (sessions, API keys) and verified access tokens kept
+    # before the cache is reset / its oldest entry evicted; tests shrink them.
+    auth_cache_max: int = 100_000
+    token_cache_max: int = 10_000
     api_key_touch_interval: float = 60.0
     # HTTP limits.
     max_body_bytes: int = 1024 * 1024
@@ -116,6 +120,8 @@ class Settings:
     ws_queue_limit: int = 1000
     ws_compress: bool = False
     ws_revocation_check: float = 1.0
+    # Serve on uvloop (a faster event loop, C transports) when it is installed.
+    uvloop: bool = True
     history_len: int = 1000
     # Days of random-walk trade history `demo` loads for the OHLCV endpoints.
     demo_history_days: float = 30.0
@@ -214,7 +220,7 @@ def _validate(s: Settings) -> None:
                  "ws_max_frame", "ws_max_subscriptions", "ws_rate_limit",
                  "ws_queue_limit", "history_len", "login_max_failures",
                  "login_max_failures_per_account", "login_max_failures_per_address",
-                 "redis_pool_size", "db_pool_max"):
+                 "redis_pool_size", "db_pool_max", "auth_cache_max", "token_cache_max"):
         if getattr(s, name) <= 0:
             raise SettingsError(f"{name} must be greater than zero")
     # Zero here would mean a busy loop (the key-usage flusher sleeping 0 s), checks

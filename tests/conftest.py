@@ -313,6 +313,11 @@ class Account:
 @pytest.fixture
 def make_account(client: Any) -> Callable[..., Awaitable[Account]]:
     """Create a user and log in; returns ids, tokens and ready-made headers."""
+    return account_maker(client)
+
+
+def account_maker(client: Any) -> Callable[..., Awaitable[Account]]:
+    """``make_account`` for a client of one's own (an app with custom settings)."""
     counter = iter(range(1, 10_000))
 
     async def make(role: str = "user", email: str | None = None,

@@ -43,7 +43,6 @@ from fullon_gateway.store import users as users_db
 log = logging.getLogger(__name__)
 
 AUTH_CHANNEL = "gateway:auth"
-CACHE_MAX = 100_000  # entries per identity cache (sessions, api keys) before it is reset
 UNKNOWN_KEYS_MAX = 10_000
 
 
@@ -112,6 +111,7 @@ class Identifier:
         self.redis = redis
         self.codec = codec
         self._ttl = settings.auth_cache_ttl
+        self._cache_max = settings.auth_cache_max  # entries per cache before it is reset
         self._users: dict[int, _UserEntry] = {}
         self._sessions: dict[uuid.UUID, _SessionEntry] = {}
         self._keys: dict[bytes, _KeyEntry] = {}
@@ -206,7 +206,7 @@ class Identifier:
         entry = _SessionEntry(
             row["user_id"], row["revoked_at"] is not None, row["expires_at"], time.monotonic()
         )
-        if len(self._sessions) >= CACHE_MAX:
+        if len(self._sessions) >= self._cache_max:
             # Every login adds a session; without a bound the cache grows for as long
             # as the process lives. The database stays the source of truth.
             self._sessions.clear()
@@ -243,7 +243,7 @@ class Identifier:
             row["key_id"], row["user_id"], frozenset(row["scopes"]), row["is_active"],
             row["expires_at"], time.monotonic(),
         )
-        if len(self._keys) >= CACHE_MAX:
+        if len(self._keys) >= self._cache_max:
             self._keys.clear()
         self._unknown_keys.clear()
         self._keys[key_hash] = entry

@@ -93,3 +93,12 @@ async def make_exchange(client: Any, user_id: int, name: str = "main") -> int:
 async def make_bot(client: Any, user_id: int, name: str = "bot") -> int:
     return int(await client.app[DB].fetchval(
         "INSERT INTO bots (user_id, name) VALUES ($1, $2) RETURNING bot_id", user_id, name))
+
+
+async def login(client: Any, email: str, password: str = "pw-pw-pw-pw") -> str:
+    """Create a user (role user) and return an access token for it."""
+    from fullon_gateway.keys import AUTH
+
+    await client.app[AUTH].create_user(email, password, "t")
+    resp = await client.post("/api/v1/auth/login", json={"email": email, "password": password})
+    return str((await resp.json())["access_token"])

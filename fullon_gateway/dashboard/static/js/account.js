@@ -1,22 +1,16 @@
-// My account: open orders (live from the `orders` stream; a status change moves an
-// order out of the open list), recent fills (orders that filled, plus the stored
-// trades from REST), balances and positions per exchange account (`accounts` stream),
-// and bot cards with live status (`bots` stream) and their last log lines (REST).
+// My account: balances and positions per exchange account (`accounts` stream, names
+// from REST), and bot cards with live status (`bots` stream) and their last log lines
+// (REST). Open orders and fills are in orders.js.
 
 import { api } from "./session.js";
 import { $, el, setText, fmtPrice, fmtQty, fmtClock, toMillis, flash, showError } from "./util.js";
 
-const CLOSED = new Set(["filled", "closed", "canceled", "cancelled", "rejected", "expired", "done"]);
-const FILLED = new Set(["filled", "closed", "done"]);
-const MAX_FILLS = 50;
 const LOG_LINES = 5;
 
 export class Account {
   constructor(stream) {
     this.stream = stream;
     this.accounts = new Map(); // ex_id -> {name, exchange}
-    this.orders = new Map();   // "ex_id|order_id" -> {order, tr}
-    this.fills = new Map();    // key -> {t, tr}
     this.cards = new Map();    // ex_id -> {balances, positions, node}
     this.bots = new Map();     // bot_id -> {bot, status, node, logsAt}
     this.subs = [];
@@ -24,10 +18,8 @@ export class Account {
 
   async start() {
     await Promise.all([this.loadAccounts(), this.loadBots()]);
-    this.subs.push(this.stream.subscribe({ stream: "orders" }, (f) => this.onOrders(f)));
     this.subs.push(this.stream.subscribe({ stream: "accounts" }, (f) => this.onAccounts(f)));
     this.subs.push(this.stream.subscribe({ stream: "bots" }, (f) => this.onBots(f)));
-    this.loadTrades();
     this.logTimer = setInterval(() => { for (const id of this.bots.keys()) this.loadLogs(id); }, 30000);
   }
 
@@ -35,8 +27,8 @@ export class Account {
     for (const sub of this.subs) sub.close();
     this.subs = [];
     clearInterval(this.logTimer);
-    for (const sel of ["#orders-table tbody", "#fills-table tbody", "#accounts", "#bots"]) $(sel).replaceChildren();
-    this.orders.clear(); this.fills.clear(); this.cards.clear(); this.bots.clear(); this.accounts.clear();
+    for (const sel of ["#accounts", "#bots"]) $(sel).replaceChildren();
+    this.cards.clear(); this.bots.clear(); this.accounts.clear();
   }
 
   accountName(exId) {
@@ -72,102 +64,9 @@ export class Account {
     this.empty("#bots-panel", this.bots.size === 0);
   }
 
-  async loadTrades() {
-    try {
-      const body = await api("/api/v1/orm/trades?limit=" + MAX_FILLS);
-      for (const t of body.items || []) {
-        this.addFill("trade:" + t.trade_id, toMillis(t.ts), t.ex_id, t.symbol, t.side, t.price, t.volume,
-                     t.order_id === null || t.order_id === undefined ? "" : "#" + t.order_id);
-      }
-    } catch (err) {
-      showError("Could not read your recent trades", err.message);
-    }
-  }
-
   empty(panel, isEmpty) {
     const p = $(panel + " .empty");
     if (p) p.hidden = !isEmpty;
-  }
-
-  // -- orders ------------------------------------------------------------------------
-  onOrders(frame) {
-    const r = frame.result || {};
-    if (frame.snapshot) {
-      const seen = new Set();
-      for (const o of r.orders || []) { seen.add(o.ex_id + "|" + o.order_id); this.applyOrder(o, false); }
-      for (const key of [...this.orders.keys()]) if (!seen.has(key)) this.removeOrder(key);
-    } else {
-      this.applyOrder(r, true);
-    }
-    this.renderOrderCount();
-  }
-
-  applyOrder(o, live) {
-    if (!o || o.order_id === undefined) return;
-    const key = o.ex_id + "|" + o.order_id;
-    const status = String(o.status || "").toLowerCase();
-    const prev = this.orders.get(key);
-    const merged = Object.assign({}, prev ? prev.order : {}, o);
-    if (CLOSED.has(status)) {
-      if (prev) this.removeOrder(key);
-      if (FILLED.has(status)) {
-        const t = toMillis(merged.timestamp ?? merged.time) || Date.now();
-        this.addFill("order:" + key, live ? Date.now() : t, merged.ex_id, merged.symbol, merged.side,
-                     merged.final_price ?? merged.price, merged.final_volume ?? merged.volume, merged.order_id);
-      }
-      return;
-    }
-    let tr = prev && prev.tr;
-    if (!tr) {
-      tr = el("tr", { "data-order": String(o.order_id) });
-      for (let i = 0; i < 8; i++) tr.append(el("td"));
-      for (const i of [3, 4]) tr.children[i].className = "num";
-      $("#orders-table tbody").prepend(tr);
-      if (live) flash(tr, 0);
-    } else if (live && prev.order.status !== merged.status) {
-      flash(tr.children[5], 0);
-    }
-    this.orders.set(key, { order: merged, tr });
-    const side = String(merged.side || "");
-    const cells = [this.accountName(merged.ex_id), merged.symbol, side, fmtPrice(merged.price),
-                   fmtQty(merged.volume), merged.status, merged.bot_id ?? "", merged.order_id];
-    cells.forEach((v, i) => setText(tr.children[i], v));
-    tr.children[2].className = side.toLowerCase() === "buy" ? "buy" : side.toLowerCase() === "sell" ? "sell" : "";
-    tr.children[5].className = "status status-" + status.replace(/[^a-z_]/g, "");
-  }
-
-  removeOrder(key) {
-    const o = this.orders.get(key);
-    if (o) o.tr.remove();
-    this.orders.delete(key);
-  }
-
-  renderOrderCount() {
-    setText($("#orders-count"), this.orders.size ? "(" + this.orders.size + ")" : "");
-    this.empty("#orders-panel", this.orders.size === 0);
-  }
-
-  addFill(key, t, exId, symbol, side, price, volume, order) {
-    if (this.fills.has(key)) return;
-    const tr = el("tr", { "data-fill": key },
-      el("td", {}, fmtClock(t)), el("td", {}, this.accountName(exId)), el("td", {}, symbol || ""),
-      el("td", { class: String(side).toLowerCase() === "sell" ? "sell" : "buy" }, side || ""),
-      el("td", { class: "num" }, fmtPrice(price)), el("td", { class: "num" }, fmtQty(volume)),
-      el("td", {}, order ?? ""));
-    tr.title = new Date(t).toISOString();
-    this.fills.set(key, { t, tr });
-    // Newest first.
-    const body = $("#fills-table tbody");
-    const after = [...this.fills.values()].filter((f) => f.tr.isConnected && f.t < t)
-      .sort((a, b) => b.t - a.t)[0];
-    body.insertBefore(tr, after ? after.tr : null);
-    if (Date.now() - t < 10000) flash(tr, 0);
-    while (body.children.length > MAX_FILLS) {
-      const last = body.lastElementChild;
-      this.fills.delete(last.dataset.fill);
-      last.remove();
-    }
-    this.empty("#fills-panel", false);
   }
 
   // -- balances and positions --------------------------------------------------------

@@ -7,6 +7,7 @@ import { Markets } from "./markets.js";
 import { ChartData } from "./chartdata.js";
 import { CandleChart } from "./chart.js";
 import { Account } from "./account.js";
+import { Orders } from "./orders.js";
 import { Operators } from "./operators.js";
 import { TIMEFRAMES } from "./timeframes.js";
 import { $, setText, showError, clearErrors } from "./util.js";
@@ -15,7 +16,7 @@ const TF_KEY = "fullon_timeframe";
 const STATE_TEXT = { offline: "offline", connecting: "connecting", connected: "connected",
                      reconnecting: "reconnecting", resumed: "resumed" };
 
-let stream, markets, chartData, chart, account, operators;
+let stream, markets, chartData, chart, account, orders, operators;
 
 function showConnection(state, detail) {
   const pill = $("#conn");
@@ -72,8 +73,11 @@ async function enter() {
   picked.tf = pickTimeframe(TIMEFRAMES.includes(localStorage.getItem(TF_KEY)) ? localStorage.getItem(TF_KEY) : "1m");
   markets = new Markets(stream, (exchange, symbol) => { picked.exchange = exchange; picked.symbol = symbol; loadChart(); });
   account = new Account(stream);
+  orders = new Orders(stream, (exId) => account.accountName(exId));
   selectView(location.hash.slice(1) || "trade");
-  const starts = [markets.start(), account.start()];
+  // Orders name their exchange accounts: list the accounts first.
+  const accountStarted = account.start();
+  const starts = [markets.start(), accountStarted, accountStarted.then(() => orders.start())];
   if (session.isAdmin() && $("#view-ops")) {
     operators = new Operators(stream);
     starts.push(operators.start());
@@ -83,9 +87,9 @@ async function enter() {
 }
 
 function leave() {
-  for (const part of [markets, account, operators, chartData]) if (part) part.stop();
+  for (const part of [markets, account, orders, operators, chartData]) if (part) part.stop();
   if (stream) stream.stop();
-  markets = account = operators = chartData = chart = stream = null;
+  markets = account = orders = operators = chartData = chart = stream = null;
   // A fresh page: nothing of the last user stays in the DOM.
   location.replace("/");
 }

@@ -2,6 +2,8 @@
 // time axes, the last price, a crosshair with an OHLCV readout, zoom (wheel, pinch,
 // +/-) and pan (drag, arrows). When bars get narrower than a few pixels, each pixel
 // column shows the range of the bars it covers, so 1,000+ bars stay readable.
+// (Over 300 lines on purpose: one chart's geometry, drawing and input share the same
+// view state, and splitting them would pass that state around for nothing.)
 
 import { fmtPrice, fmtQty, fmtClock, setText } from "./util.js";
 import { isIntraday } from "./timeframes.js";

@@ -47,10 +47,18 @@ export async function refresh() {
   if (refreshing) return refreshing;
   refreshing = (async () => {
     try {
-      const resp = await fetch("/api/v1/auth/refresh", {
-        method: "POST", headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ refresh_token: current.refresh }),
-      });
+      let resp;
+      try {
+        resp = await fetch("/api/v1/auth/refresh", {
+          method: "POST", headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ refresh_token: current.refresh }),
+        });
+      } catch (err) {
+        // Offline: keep the tokens and try again soon.
+        clearTimeout(refreshTimer);
+        refreshTimer = setTimeout(() => refresh().catch(() => {}), 5000);
+        throw new Error("token refresh failed: the gateway is unreachable");
+      }
       const body = await resp.json().catch(() => null);
       if (resp.status === 200 && body && body.access_token) {
         store(body);
@@ -124,16 +132,21 @@ export async function login(email, password) {
   emit("change");
 }
 
+// Revoke first, then forget: forgetting reloads the page, and a reload would abort a
+// revocation still in flight (keepalive lets it finish even so).
 export async function logout() {
   const token = current && current.access;
-  forget();
   if (token) {
     try {
-      await fetch("/api/v1/auth/logout", { method: "POST", headers: { Authorization: "Bearer " + token } });
+      const resp = await fetch("/api/v1/auth/logout", {
+        method: "POST", keepalive: true, headers: { Authorization: "Bearer " + token },
+      });
+      if (!resp.ok && resp.status !== 401) showError("Logout failed", "status " + resp.status);
     } catch (err) {
       showError("Logout could not reach the gateway", err.message);
     }
   }
+  forget();
 }
 
 // A tab reopened within its session keeps its login; the tokens are checked first.
