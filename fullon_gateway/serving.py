@@ -27,7 +27,7 @@ import signal
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 
@@ -181,10 +181,8 @@ class GuardedRequestHandler(web.RequestHandler):
         self._guard.refused += 1
         self._events.event("refused", f"refused a connection from {address}: {refusal} "
                                       f"({self._guard.open} open)")
-        tcp = transport if isinstance(transport, asyncio.Transport) else None
-        if tcp is None:
-            transport.close()
-            return
+        # uvloop's transports are not asyncio.Transport subclasses: duck-typed.
+        tcp = cast(asyncio.Transport, transport)
         tcp.write(_refusal(refusal))
         if self._guard.lingering >= self._guard.linger_budget or not tcp.can_write_eof():
             tcp.close()  # a flood: the descriptor matters more than the 503 reaching it
