@@ -24,6 +24,7 @@ from tests.conftest import RUN_ID, _worker
 from tests.e2e.conftest import ROOT, Server, base_env, start_server
 
 ATTACKER = "127.0.0.2"
+EMAIL, PASSWORD = "scale@example.com", "scale-out-password"
 
 
 def gateway_env(servers: tuple[str, str], **settings: Any) -> tuple[dict[str, str], str]:
@@ -113,3 +114,23 @@ def port_of() -> Any:
         return int(server.url.rsplit(":", 1)[1])
 
     return port
+
+
+@pytest.fixture
+def two_gateways(servers, tmp_path):
+    """Gateways A and B: same database, same Redis and prefix, separate processes."""
+    env, name = gateway_env(servers, trusted_proxies="127.0.0.1")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = start_server(tmp_path / "a", env)
+    b = start_server(tmp_path / "b", env)
+    a.cli("create-user", "--email", EMAIL, "--password", PASSWORD)
+    try:
+        yield a, b
+    finally:
+        for srv in (a, b):
+            srv.process.terminate()
+            srv.process.wait(30)
+        drop_database(servers, name)
+
+
