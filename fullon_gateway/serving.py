@@ -336,7 +336,11 @@ async def start_listener(app: web.Application, settings: Settings,
                             exempt=settings.proxies, linger_budget=backlog)
     site = GuardedSite(runner, settings.host, settings.port, guard=guard, events=events,
                        handler_args=handler_args, backlog=backlog)
-    await site.start()
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()  # the app started: close what it opened (busy port...)
+        raise
     log.info("listening on http://%s:%d (connections: %d in total, %s per address)",
              settings.host, site.port, total, settings.max_connections_per_address or "no cap")
     return runner, site
