@@ -20,6 +20,7 @@ from fullon_gateway.auth.middleware import auth_middleware
 from fullon_gateway.auth.service import AUTH_CHANNEL, AuthService
 from fullon_gateway.dashboard.views import DashboardHandler, setup_templates
 from fullon_gateway.errors import error_middleware
+from fullon_gateway.fullon.watcher import watcher_ctx
 from fullon_gateway.handlers.api_keys import ApiKeysHandler
 from fullon_gateway.handlers.auth import AuthHandler
 from fullon_gateway.handlers.health import HealthHandler
@@ -143,7 +144,7 @@ def create_app(settings: Settings) -> web.Application:
     app[SOCKETS] = SocketRegistry()
     app[STARTED_AT] = time.monotonic()
     app.cleanup_ctx.extend([_postgres, _redis, _auth_and_hub, ohlcv_loader_ctx,
-                             streams_ctx, live_ohlcv_ctx])
+                             streams_ctx, live_ohlcv_ctx, watcher_ctx])
     app.on_startup.append(_on_startup)
     app.on_shutdown.append(_on_shutdown)
     setup_templates(app)

@@ -7,6 +7,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from fullon_gateway.auth.service import AuthService
+from fullon_gateway.fullon.watcher import Watcher
 from fullon_gateway.metrics import Metrics
 from fullon_gateway.ohlcv.loader import OhlcvLoader
 from fullon_gateway.settings import Settings
@@ -24,3 +25,4 @@ SOCKETS = web.AppKey("sockets", SocketRegistry)
 STREAMS = web.AppKey("streams", StreamService)
 STARTED_AT = web.AppKey("started_at", float)
 OHLCV_LOADER = web.AppKey("ohlcv_loader", OhlcvLoader)
+WATCHER = web.AppKey("fullon_watcher", Watcher)

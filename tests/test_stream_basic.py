@@ -38,8 +38,8 @@ async def test_ticker_snapshot_then_live(client, make_account):
 
 
 async def test_legacy_set_ticker_reaches_subscribers(client, make_account, redis_client, settings):
-    """A plain fullon_cache set_ticker (HSET + PUBLISH ticker_updates:..., no seq) is
-    in the snapshot and is delivered live to ticker subscribers."""
+    """A plain fullon_cache set_ticker (HSET + PUBLISH ticker_updates:...) is in the
+    snapshot and is delivered live to ticker subscribers, sequenced by the gateway."""
     import json
 
     acct = await make_account()
@@ -54,7 +54,7 @@ async def test_legacy_set_ticker_reaches_subscribers(client, make_account, redis
     frame = await recv(ws)
     assert frame["action"] == "tickers_update"
     assert frame["result"]["price"] == 2.5 and frame["result"]["symbol"] == "ETH/USDT"
-    assert frame["seq"] is None
+    assert isinstance(frame["seq"], int) and frame["seq"] > snap["seq"]
     await ws.close()
 
 
@@ -105,7 +105,8 @@ async def test_private_streams_end_to_end(client, make_account):
     assert snap["result"]["orders"] == [{"order_id": "o1", "status": "open", "bot_id": bot_id,
                                          "ex_id": ex_id}]
     _a, snap = await subscribe(ws, {"stream": "accounts", "ex_id": ex_id}, request_id="s2")
-    assert snap["result"]["accounts"][0]["balances"] == {"USD": {"free": 10}}
+    balances = snap["result"]["accounts"][0]["balances"]
+    assert balances["USD"] == {"free": 10} and balances["date"].endswith("+00:00")  # fullon's
     _a, snap = await subscribe(ws, {"stream": "bots"}, request_id="s3")
     assert snap["result"]["bots"][0]["status"] == "running"
     await pub.order(ex_id, {"order_id": "o1", "status": "filled"})
@@ -114,7 +115,9 @@ async def test_private_streams_end_to_end(client, make_account):
     got = [await recv(ws) for _ in range(3)]
     assert [f["action"] for f in got] == ["orders_update", "accounts_update", "bots_update"]
     assert got[0]["result"]["status"] == "filled"
-    assert got[1]["result"]["positions"][0]["size"] == 1
+    # fullon's shape: keyed by symbol (size given -> volume), with a root timestamp
+    assert got[1]["result"]["positions"]["BTC/USD"]["volume"] == 1
+    assert "timestamp" in got[1]["result"]["positions"]
     assert got[2]["result"]["status"] == "stopped"
     assert got[0]["seq"] < got[1]["seq"] < got[2]["seq"]
     await ws.close()
@@ -135,9 +138,9 @@ async def test_fullon_action_names(client, make_account):
     reply = await request(ws, "get_all_tickers", {"exchange": "kraken"})
     assert [t["symbol"] for t in reply["result"]] == ["BTC/USD"]
     reply = await request(ws, "get_balance", {"ex_id": ex_id})
-    assert reply["result"] == {"BTC": {"free": 1}}
+    assert reply["result"]["BTC"] == {"free": 1} and "date" in reply["result"]
     reply = await request(ws, "get_positions", {"ex_id": ex_id})
-    assert reply["result"] == [{"symbol": "BTC/USD"}]
+    assert list(reply["result"]) == ["BTC/USD", "timestamp"]
     reply = await request(ws, "get_order_status", {"ex_id": ex_id, "order_id": "x9"})
     assert reply["result"]["status"] == "open"
     reply = await request(ws, "get_ticker", {"exchange": "kraken", "symbol": "NOPE/USD"})

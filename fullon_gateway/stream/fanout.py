@@ -93,6 +93,8 @@ class _Route:
         except (ValueError, KeyError, TypeError):
             log.warning("ignored malformed message on %s", channel)
             return
+        if change.nonfinite and self.subs:
+            self.counters.nonfinite(next(iter(self.subs)).stream).inc(change.nonfinite)
         delivered = 0
         for sub in tuple(self.subs):
             delivered += sub.deliver(change)

@@ -28,6 +28,7 @@ import redis.asyncio as aioredis
 
 from fullon_gateway.auth.identity import Caller
 from fullon_gateway.auth.service import AuthFailure, AuthService
+from fullon_gateway.fullon.reads import FullonReads
 from fullon_gateway.metrics import Metrics
 from fullon_gateway.settings import Settings
 from fullon_gateway.stream import frames, names
@@ -39,6 +40,7 @@ from fullon_gateway.stream.hub import Hub
 from fullon_gateway.stream.streams import (
     PRIVATE,
     AccessError,
+    Tally,
     Target,
     build_snapshot,
     queue_snapshot,
@@ -47,15 +49,6 @@ from fullon_gateway.stream.streams import (
 
 log = logging.getLogger(__name__)
 
-# The process registry's snapshot: the types set says which process:{type} hashes
-# exist; reading them inside Redis keeps the read atomic with the global seq.
-_PROCESS_SNAPSHOT = """
-local out = {redis.call('GET', KEYS[1]) or '0'}
-for _, t in ipairs(redis.call('SMEMBERS', KEYS[2])) do
-  for _, v in ipairs(redis.call('HVALS', ARGV[1] .. t)) do out[#out + 1] = v end
-end
-return out
-"""
 _RESYNC_ATTEMPTS = 6
 
 
@@ -70,7 +63,7 @@ class StreamService:
         self.fanout = Fanout(hub, metrics, self.counters)
         self.ownership = Ownership(db, settings.auth_cache_ttl)
         self.connections: set[Connection] = set()
-        self._process_script = redis.register_script(_PROCESS_SNAPSHOT)
+        self.fullon_reads = FullonReads(redis, settings.redis_prefix)
         self._tasks: set[asyncio.Task[Any]] = set()
         # One ownership refresh at a time: two announcements in a row (the local one and
         # its echo over Redis, say) must not both re-attach the same subscription.
@@ -80,16 +73,23 @@ class StreamService:
     async def read_snapshot(self, t: Target) -> tuple[int, dict[str, Any]]:
         """(global seq G, snapshot result) read atomically."""
         p = self.prefix
-        if t.stream == "process":
-            out = await self._process_script(
-                keys=[p + names.SEQ_COUNTER, p + names.PROCESS_TYPES],
-                args=[p + names.process_key("")])
-            return int(out[0]), build_snapshot(t, list(out[1:]))
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.get(p + names.SEQ_COUNTER)
-            queue_snapshot(pipe, t, p)
-            res = await pipe.execute()
-        return int(res[0] or 0), build_snapshot(t, res[1:])
+        tally = Tally()
+        if t.stream in ("process", "orders"):
+            # Their key names are only known inside Redis: one read-only script each.
+            if t.stream == "process":
+                g, rows = await self.fullon_reads.processes()
+            else:
+                g, rows = await self.fullon_reads.orders(t.params["ex_ids"])
+            result = build_snapshot(t, list(rows), tally)
+        else:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.get(p + names.SEQ_COUNTER)
+                queue_snapshot(pipe, t, p)
+                res = await pipe.execute()
+            g, result = int(res[0] or 0), build_snapshot(t, res[1:], tally)
+        if tally.nonfinite:
+            self.counters.nonfinite(t.stream).inc(tally.nonfinite)
+        return g, result
 
     async def read_replay(self, t: Target, since: int) -> tuple[int, list[frames.Change]] | None:
         """(G, changes after ``since``) if history still covers the gap, else None."""

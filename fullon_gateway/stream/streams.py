@@ -16,6 +16,7 @@ from typing import Any
 
 from fullon_gateway import jsonutil
 from fullon_gateway.auth.identity import Caller
+from fullon_gateway.fullon import decode, sources
 from fullon_gateway.stream import names
 from fullon_gateway.stream.access import Ownership
 
@@ -90,15 +91,19 @@ async def _resolve(stream: str, params: dict[str, Any], caller: Caller,
             "tickers", key, (names.tickers_unit(exchange),),
             {"exchange": exchange, "symbols": wanted},
             accepts=None if wanted is None else (lambda k, _d: k in wanted),
-            patterns=(names.legacy_ticker_pattern(exchange),),
         )
     if stream == "trades":
         ex, sym = params["exchange"], params["symbol"]
-        return Target("trades", f"trades:{ex}:{sym}", (names.trades_unit(ex, sym),),
+        # The publisher's unit and fullon's trades:{ex}:{SYM} queue (sequenced by the
+        # fullon watcher as its elements are appended).
+        return Target("trades", f"trades:{ex}:{sym}",
+                      (names.trades_unit(ex, sym), sources.trades_unit(ex, sym)),
                       {"exchange": ex, "symbol": sym})
     if stream == "ohlcv":
         ex, sym, tf = params["exchange"], params["symbol"], params["timeframe"]
-        return Target("ohlcv", f"ohlcv:{ex}:{sym}:{tf}", (names.ohlcv_unit(ex, sym, tf),),
+        # fullon's bar list has no exchange in its key: it is shown for any exchange.
+        return Target("ohlcv", f"ohlcv:{ex}:{sym}:{tf}",
+                      (names.ohlcv_unit(ex, sym, tf), sources.ohlcv_unit(sym, tf)),
                       {"exchange": ex, "symbol": sym, "timeframe": tf})
     if stream == "process":
         if not full_admin(caller):
@@ -119,7 +124,6 @@ async def _resolve(stream: str, params: dict[str, Any], caller: Caller,
         if bot_id is not None and bot_id not in owned.bot_ids:
             raise _not_found("bot", bot_id)
         ex_ids = (ex_id,) if ex_id is not None else tuple(sorted(owned.ex_ids))
-        unit = names.orders_unit if stream == "orders" else names.accounts_unit
         key = f"{stream}:{ex_id if ex_id is not None else '*'}"
         if bot_id is not None:
             key += f":bot:{bot_id}"
@@ -127,10 +131,16 @@ async def _resolve(stream: str, params: dict[str, Any], caller: Caller,
             # "all of mine" differs per user: keep stream keys distinct per owner so
             # identical-looking keys never mean different things.
             key += f":user:{'all' if caller.is_admin else caller.user_id}"
+        if stream == "accounts":
+            return Target(stream, key, tuple(names.accounts_unit(i) for i in ex_ids),
+                          {"ex_ids": ex_ids, "bot_id": None}, explicit=ex_id is not None)
+        # Orders: the accounts' units, plus fullon's order_status:{exchange name} hashes,
+        # whose orders reach the owner of the account (ex_id) or bot (bot_id) they name.
+        accepts = order_filter(frozenset(ex_ids), owned.bot_ids if ex_id is None else
+                               frozenset(), bot_id, caller.is_admin and ex_id is None)
         return Target(
-            stream, key, tuple(unit(i) for i in ex_ids),
-            {"ex_ids": ex_ids, "bot_id": bot_id},
-            accepts=None if bot_id is None else (lambda _k, d: d.get("bot_id") == bot_id),
+            stream, key, (*(names.orders_unit(i) for i in ex_ids), sources.NAMED_ORDERS_UNIT),
+            {"ex_ids": ex_ids, "bot_id": bot_id}, accepts=accepts,
             explicit=ex_id is not None or bot_id is not None,
         )
     if stream == "bots":
@@ -145,6 +155,33 @@ async def _resolve(stream: str, params: dict[str, Any], caller: Caller,
     raise AccessError("INVALID_PARAMS", f"unknown stream {stream!r}")
 
 
+def _as_int(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
+
+
+def order_filter(ex_ids: frozenset[int], bot_ids: frozenset[int], bot_id: int | None,
+                 everything: bool) -> Predicate:
+    """Which orders an orders subscription shows: those of its accounts (an order names
+    its ``ex_id``), or with no ``ex_id``, of the caller's bots; narrowed to ``bot_id``."""
+
+    def accepts(_key: str | None, order: dict[str, Any]) -> bool:
+        if bot_id is not None and _as_int(order.get("bot_id")) != bot_id:
+            return False
+        if everything:
+            return True
+        ex = _as_int(order.get("ex_id"))
+        if ex is not None:
+            return ex in ex_ids
+        bot = _as_int(order.get("bot_id"))
+        return bot is not None and bot in bot_ids
+
+    return accepts
+
+
 # -- snapshots --------------------------------------------------------------------------
 def queue_snapshot(pipe: Any, t: Target, prefix: str) -> None:
     """Add the commands that read ``t``'s current state to a MULTI pipeline."""
@@ -156,13 +193,15 @@ def queue_snapshot(pipe: Any, t: Target, prefix: str) -> None:
             else:  # only the fields asked for, not the whole exchange (get_ticker: one)
                 pipe.hmget(p + names.tickers_key(a["exchange"]), sorted(a["symbols"]))
         case "trades":
-            pipe.xrevrange(p + names.history_key(t.units[0]), count=TRADES_IN_SNAPSHOT)
+            for unit in t.units:
+                pipe.xrevrange(p + names.history_key(unit), count=TRADES_IN_SNAPSHOT)
         case "ohlcv":
             pipe.zrange(p + names.ohlcv_key(a["exchange"], a["symbol"], a["timeframe"]),
                         -BARS_IN_SNAPSHOT, -1)
+            pipe.execute_command("LRANGE", p + sources.ohlcv_key(a["symbol"], a["timeframe"]),
+                                 -BARS_IN_SNAPSHOT, -1)
         case "orders":
-            for ex_id in a["ex_ids"]:
-                pipe.hgetall(p + names.order_status_key(ex_id))
+            pass  # read by a script (fullon/reads.py): named hashes are listed in Redis
         case "accounts":
             ids = [str(i) for i in a["ex_ids"]] or ["0"]
             pipe.hmget(p + names.ACCOUNTS_KEY, ids)
@@ -173,47 +212,66 @@ def queue_snapshot(pipe: Any, t: Target, prefix: str) -> None:
             pass  # read by a script instead: its keys are only known inside Redis
 
 
-def _loads(raw: bytes | None) -> Any:
-    return None if raw is None else jsonutil.loads(raw)
+class Tally:
+    """NaN/Infinity tokens read as null while building one snapshot."""
+
+    def __init__(self) -> None:
+        self.nonfinite = 0
+
+    def load(self, raw: bytes | str | None) -> Any:
+        value, bad = decode.lenient(raw)
+        self.nonfinite += bad
+        return value
 
 
-def build_snapshot(t: Target, results: list[Any]) -> dict[str, Any]:
-    """The snapshot result object from the replies ``queue_snapshot`` asked for."""
+def build_snapshot(t: Target, results: list[Any], tally: Tally | None = None) -> dict[str, Any]:
+    """The snapshot result object from the replies ``queue_snapshot`` asked for.
+
+    Values written by fullon services are read leniently (NaN -> null, counted in
+    ``tally``) and shaped as their live changes are (fullon/decode.py)."""
     a = t.params
+    load = (tally or Tally()).load
     match t.stream:
         case "tickers":
+            ex = a["exchange"]
             if a["symbols"] is None:
-                ticks = [jsonutil.loads(v) for _k, v in sorted(results[0].items())]
+                pairs = sorted((k.decode(), v) for k, v in results[0].items())
             else:  # HMGET in symbol order; None for a symbol without a ticker
-                ticks = [jsonutil.loads(v) for v in results[0] if v is not None]
-            return {"exchange": a["exchange"], "tickers": ticks}
+                pairs = [(s, v) for s, v in zip(sorted(a["symbols"]), results[0], strict=True)
+                         if v is not None]
+            return {"exchange": ex, "tickers": [decode.ticker(ex, s, load(v)) for s, v in pairs]}
         case "trades":
-            msgs = [jsonutil.loads(fields[b"m"]) for _id, fields in reversed(results[0])]
+            entries = [e for unit_entries in results for e in unit_entries]
+            entries.sort(key=lambda e: int(e[0].split(b"-")[0]))
+            from fullon_gateway.stream.frames import parse_change
+
+            trades = [parse_change(fields[b"m"]).data for _id, fields in entries]
             return {"exchange": a["exchange"], "symbol": a["symbol"],
-                    "trades": [m["data"] for m in msgs]}
+                    "trades": trades[-TRADES_IN_SNAPSHOT:]}
         case "ohlcv":
+            bars = [load(b) for b in results[0]]
+            bars += [decode.bar(a["symbol"], a["timeframe"], load(b)) for b in results[1]]
             return {"exchange": a["exchange"], "symbol": a["symbol"],
-                    "timeframe": a["timeframe"], "bars": [jsonutil.loads(b) for b in results[0]]}
+                    "timeframe": a["timeframe"], "bars": bars[-BARS_IN_SNAPSHOT:]}
         case "orders":
-            orders: list[dict[str, Any]] = []
-            for mapping in results:
-                orders.extend(jsonutil.loads(v) for _k, v in sorted(mapping.items()))
-            if a["bot_id"] is not None:
-                orders = [o for o in orders if o.get("bot_id") == a["bot_id"]]
-            return {"orders": orders}
+            accepts = t.accepts
+            orders = [decode.order(owner, oid, load(raw)) for owner, oid, raw in results]
+            return {"orders": [o for o in orders if accepts is None or accepts(None, o)]}
         case "accounts":
             balances, positions = results
             return {"accounts": [
-                {"ex_id": ex_id, "balances": _loads(b), "positions": _loads(p)}
+                {"ex_id": ex_id, "balances": load(b), "positions": load(p)}
                 for ex_id, b, p in zip(a["ex_ids"], balances, positions, strict=False)
             ]}
         case "bots":
-            return {"bots": [jsonutil.loads(v) for v in results[0] if v is not None]}
+            return {"bots": [decode.bot(str(bot_id), load(v))
+                             for bot_id, v in zip(a["bot_ids"], results[0], strict=False)
+                             if v is not None]}
         case "process":
             ptype = a["process_type"]
-            procs = [jsonutil.loads(v) for v in results]
+            procs = [decode.process(load(raw) or {}, pid) for _t, pid, raw in results]
             if ptype is not None:
                 procs = [x for x in procs if x.get("process_type") == ptype]
-            return {"processes": sorted(procs, key=lambda x: (x.get("process_type", ""),
-                                                               x.get("process_id", "")))}
+            return {"processes": sorted(procs, key=lambda x: (str(x.get("process_type", "")),
+                                                               str(x.get("process_id", ""))))}
     raise AssertionError(t.stream)
