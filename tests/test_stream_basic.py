@@ -200,7 +200,7 @@ async def test_per_stream_endpoint_and_shared_connection_id(client, make_account
     path = "/api/v1/cache/ws/tickers/same-id"
     ws1 = await connect(client, acct.token, path=path)
     ws2 = await connect(client, acct.token, path=path)
-    await subscribe(ws1, {"exchange": "kraken"}, action="stream_tickers")
+    await subscribe(ws1, {"exchange": "kraken"})  # the path implies the stream
     await subscribe(ws2, {"stream": "tickers", "exchange": "kraken"})
     reply = await request(ws2, "subscribe", {"stream": "trades", "exchange": "kraken",
                                              "symbol": "BTC/USD"}, request_id="x")
@@ -216,7 +216,7 @@ async def test_per_stream_endpoint_and_shared_connection_id(client, make_account
 
 async def test_per_stream_endpoint_implies_the_stream(client, make_account):
     """On /cache/ws/orders/{id} a subscribe without "stream" means the path's stream, and
-    the fullon alias accepts since."""
+    resumes with since (fullon_cache_api's own actions there: tests/fullon)."""
     acct = await make_account()
     ex_id = await make_exchange(client, acct.user_id)
     await publisher(client).order(ex_id, {"order_id": "1"})
@@ -225,7 +225,7 @@ async def test_per_stream_endpoint_implies_the_stream(client, make_account):
     assert ack["result"]["stream_key"] == f"orders:{ex_id}"
     await ws.close()
     ws = await connect(client, acct.token, path="/api/v1/cache/ws/orders/c1")
-    await ws.send_json({"action": "stream_order_queue", "request_id": 5,
+    await ws.send_json({"action": "subscribe", "request_id": 5,
                         "params": {"ex_id": ex_id, "since": snap["seq"]}})
     ack = await recv(ws)
     assert ack["success"] and ack["request_id"] == 5 and ack["result"]["recovered"] is True

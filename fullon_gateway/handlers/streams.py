@@ -25,6 +25,8 @@ from fullon_gateway.auth.identity import Caller, optional_caller, public, requir
 from fullon_gateway.auth.middleware import credential_of
 from fullon_gateway.auth.service import AuthFailure, AuthService
 from fullon_gateway.errors import NotFound, Unavailable
+from fullon_gateway.fullon import cache_api
+from fullon_gateway.fullon.cache_api import CacheApi
 from fullon_gateway.jsonutil import json_response
 from fullon_gateway.keys import AUTH, METRICS, SETTINGS, SOCKETS, STREAMS
 from fullon_gateway.settings import Settings
@@ -105,6 +107,7 @@ class _Session:
         self.label = label
         self._window = 0
         self._count = 0
+        self.cache_api: CacheApi | None = None
 
     async def serve(self) -> web.WebSocketResponse:
         s = self.settings
@@ -128,6 +131,8 @@ class _Session:
                 await conn.close_with(POLICY_VIOLATION, "insufficient scope")
                 return ws
             conn.set_caller(caller)
+            if self.only_stream is not None:  # fullon_cache_api's actions are served here
+                self.cache_api = CacheApi(self.service, conn, self.label)
             self.app[SOCKETS].add(conn)
             self.service.connections.add(conn)
             self.app[METRICS].sockets_open.inc()
@@ -246,6 +251,9 @@ class _Session:
                 action_name = getattr(exc, "action", None)
                 raise
             request_id, action_name = req.request_id, req.action
+            if self.cache_api is not None and cache_api.handles(self.only_stream, req.action):
+                await self.cache_api.handle(req.request_id, req.action, req.params)
+                return
             action = P.ACTIONS.get(req.action)
             if action is None:
                 raise P.ProtocolError(P.INVALID_OPERATION, f"unknown action {req.action!r}")

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fullon_gateway import jsonutil
 from fullon_gateway.auth.identity import Caller
 from fullon_gateway.fullon import decode, sources
 from fullon_gateway.stream import names

@@ -117,7 +117,8 @@ async def test_a_list_trimmed_at_the_head_yields_only_the_new_bars(
     seq = Sequencer(fredis, list_window=50)
     job = sources.job_for("ohlcv:BTC/USD:1m")
     assert job is not None and job.unit == "fullon:ohlcv:BTC/USD:1m"
-    await fredis.rpush("ohlcv:BTC/USD:1m", *[json.dumps([i, 1, 2, 0.5, 1.5, 10]) for i in range(10)])
+    bars = [json.dumps([i, 1, 2, 0.5, 1.5, 10]) for i in range(10)]
+    await fredis.rpush("ohlcv:BTC/USD:1m", *bars)
     assert await seq.run([job]) == 10
     await fredis.ltrim("ohlcv:BTC/USD:1m", 4, -1)
     await fredis.rpush("ohlcv:BTC/USD:1m", json.dumps([10, 1, 2, 0.5, 1.5, 10]),
