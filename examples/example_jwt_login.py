@@ -2,7 +2,7 @@
 
     python examples/example_jwt_login.py --url http://127.0.0.1:8000 --email E --password P
 
-Exits non-zero as soon as a step does not behave as documented in API.md section 3.
+Exits non-zero as soon as a step does not behave as documented in docs/contract.md section 3.
 """
 
 from __future__ import annotations

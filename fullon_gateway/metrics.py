@@ -13,6 +13,8 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from fullon_gateway.keys import METRICS
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -71,29 +73,24 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-def metrics_middleware(
-    metrics_of: Callable[[web.Request], Metrics],
-) -> Callable[..., Awaitable[web.StreamResponse]]:
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        start = time.perf_counter()
-        # The route template, not the raw path, so label cardinality stays bounded.
-        resource = request.match_info.route.resource
-        route = resource.canonical if resource is not None else "unmatched"
-        status = 500
-        try:
-            response = await handler(request)
-            status = response.status
-            return response
-        except web.HTTPException as exc:
-            status = exc.status
-            raise
-        finally:
-            metrics = metrics_of(request)
-            metrics.requests.labels(request.method, route, str(status)).inc()
-            metrics.latency.labels(request.method, route).observe(time.perf_counter() - start)
-
-    return middleware
+@web.middleware
+async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    start = time.perf_counter()
+    # The route template, not the raw path, so label cardinality stays bounded.
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "unmatched"
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        metrics = request.app[METRICS]
+        metrics.requests.labels(request.method, route, str(status)).inc()
+        metrics.latency.labels(request.method, route).observe(time.perf_counter() - start)
 
 
 async def metrics_view(request: web.Request, metrics: Metrics) -> web.Response:

@@ -23,8 +23,7 @@ from fullon_gateway import __version__
 from fullon_gateway.auth.identity import public, requirement_of
 from fullon_gateway.jsonutil import dumps
 from fullon_gateway.openapi_page import DOCS_PAGE
-from fullon_gateway.schemas.common import AwareDateTime
-from fullon_gateway.schemas.fields import TimeInput
+from fullon_gateway.schemas.fields import AwareDateTime, TimeInput
 
 _ATTR = "__fullon_doc__"
 SPEC_PATH = "/api/v1/openapi.json"

@@ -1,7 +1,14 @@
-"""Settings: config/gateway.yaml, then FULLON_* environment variables, then flags.
+"""Settings: a YAML file, then FULLON_* environment variables, then flags.
 
 Everything the gateway can be told lives in one frozen dataclass. Loading validates
 every value and stops with one clear sentence (SettingsError) instead of a traceback.
+
+Nothing depends on the current directory. The state directory (generated JWT secret,
+embedded Postgres and Redis data) is ``--state-dir``, else ``FULLON_STATE_DIR``, else a
+``state_dir`` in the file named by ``--config``/``FULLON_CONFIG``, else the per-user data
+directory (``platformdirs``: ``~/.local/share/fullon_gateway`` on Linux). The YAML file
+read is the one named by ``--config``/``FULLON_CONFIG``, else ``gateway.yaml`` in the
+state directory when it exists.
 """
 
 from __future__ import annotations
@@ -15,9 +22,18 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from cryptography.fernet import Fernet
 
 ENV_PREFIX = "FULLON_"
-DEFAULT_CONFIG = Path("config") / "gateway.yaml"
+APP_NAME = "fullon_gateway"
+CONFIG_NAME = "gateway.yaml"  # looked up in the state directory
+
+
+def default_state_dir() -> str:
+    """The per-user data directory (XDG_DATA_HOME on Linux, so tests can redirect it)."""
+    import platformdirs
+
+    return str(Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)))
 
 
 class SettingsError(ValueError):
@@ -38,11 +54,16 @@ class Settings:
     # With no URL: "auto" uses the local default port when it answers, else starts an
     # embedded server; "always" skips the local probe; "never" refuses to start one.
     embedded: str = "auto"
+    # Where "the local default ports" are (probed when no URL is set). Tests point them
+    # at closed ports to play a machine with no Postgres or Redis.
+    local_postgres_url: str = "postgresql://postgres@127.0.0.1:5432/fullon_gateway"
+    local_redis_url: str = "redis://127.0.0.1:6379/0"
     # Prefix for every Redis key and channel this gateway reads or writes, so that two
     # environments (or two test workers) can share one Redis server. Empty in production
     # so the names match fullon_cache exactly.
     redis_prefix: str = ""
-    state_dir: str = ".state"
+    # Absolute after load_settings; see the module docstring for how it is found.
+    state_dir: str = field(default_factory=default_state_dir)
     db_pool_min: int = 2
     db_pool_max: int = 10
     dependency_timeout: float = 2.0
@@ -66,7 +87,7 @@ class Settings:
     api_key_touch_interval: float = 60.0
     # HTTP limits.
     max_body_bytes: int = 1024 * 1024
-    # WebSocket limits (API.md section 7); tests shrink them.
+    # WebSocket limits (docs/contract.md section 7); tests shrink them.
     ws_max_frame: int = 64 * 1024
     ws_max_subscriptions: int = 256
     ws_rate_limit: int = 50
@@ -86,19 +107,21 @@ class Settings:
     # Fernet key (urlsafe base64 of 32 bytes) that encrypts exchange API credentials.
     # Unset: the gateway refuses credentials instead of storing them in the clear.
     exchange_secrets_key: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    # The YAML file that was read (absolute), or None; set by load_settings, not a setting.
+    config_file: str | None = field(default=None, compare=False)
 
     @property
     def production(self) -> bool:
         return self.env == "production"
 
 
-_FIELDS = {f.name: f for f in fields(Settings) if f.name != "extra"}
+_FIELDS = {f.name: f for f in fields(Settings) if f.name != "config_file"}
 
 
 def _coerce(name: str, raw: Any) -> Any:
     """Turn a YAML/env/flag value into the field's type, or say why it cannot be."""
-    default = _FIELDS[name].default
+    spec = _FIELDS[name]
+    default = spec.default if spec.default is not dataclasses.MISSING else ""
     kind = type(default) if default is not None else str
     if raw is None:
         return None
@@ -140,10 +163,14 @@ def _validate(s: Settings) -> None:
             f"keyspace_events must be configure, check or off, got {s.keyspace_events!r}")
     if not 0 < s.port < 65536:
         raise SettingsError(f"port must be between 1 and 65535, got {s.port}")
-    if s.database_url and not s.database_url.startswith(("postgresql://", "postgres://")):
-        raise SettingsError("database_url must start with postgresql://")
-    if s.redis_url and not s.redis_url.startswith(("redis://", "rediss://", "unix://")):
-        raise SettingsError("redis_url must start with redis://, rediss:// or unix://")
+    for name in ("database_url", "local_postgres_url"):
+        value = getattr(s, name)
+        if value and not value.startswith(("postgresql://", "postgres://")):
+            raise SettingsError(f"{name} must start with postgresql://")
+    for name in ("redis_url", "local_redis_url"):
+        value = getattr(s, name)
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise SettingsError(f"{name} must start with redis://, rediss:// or unix://")
     if s.jwt_algorithm not in {"HS256", "HS384", "HS512"}:
         raise SettingsError(f"jwt_algorithm must be HS256, HS384 or HS512, got {s.jwt_algorithm}")
     # RFC 7518 3.2: an HMAC key at least as long as the hash (PyJWT warns on every
@@ -154,8 +181,6 @@ def _validate(s: Settings) -> None:
             f"jwt_secret must be at least {min_secret} characters long for {s.jwt_algorithm}"
         )
     if s.exchange_secrets_key is not None:
-        from cryptography.fernet import Fernet
-
         try:
             Fernet(s.exchange_secrets_key)
         except (ValueError, TypeError):
@@ -208,27 +233,40 @@ def load_settings(
 ) -> Settings:
     """Layer YAML, environment and flag values over the defaults, then validate."""
     environ = os.environ if environ is None else environ
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     named = config_path or environ.get(ENV_PREFIX + "CONFIG")
-    path = Path(named or DEFAULT_CONFIG)
+    chosen_state = overrides.get("state_dir") or environ.get(ENV_PREFIX + "STATE_DIR")
+    if named:
+        path = Path(named).expanduser().resolve()
+    else:
+        path = Path(chosen_state or default_state_dir()).expanduser().resolve() / CONFIG_NAME
     values: dict[str, Any] = {}
-    if path.exists():
+    read = path.is_file()
+    if read:
         for key, raw in _read_yaml(path).items():
             if key not in _FIELDS:
                 raise SettingsError(f"unknown setting {key!r} in {path}")
             values[key] = _coerce(key, raw)
+        if "state_dir" in values:
+            if not named:
+                raise SettingsError(
+                    f"{path} cannot move the state directory it lives in; "
+                    "use --state-dir or FULLON_STATE_DIR instead")
+            # A relative state_dir in a file is relative to that file, not to the cwd.
+            values["state_dir"] = str(path.parent / Path(values["state_dir"]).expanduser())
     elif named:  # a file asked for by name (flag or FULLON_CONFIG) must be there
         raise SettingsError(f"config file {path} does not exist")
     for name in _FIELDS:
         env_name = ENV_PREFIX + name.upper()
         if env_name in environ:
             values[name] = _coerce(name, environ[env_name])
-    for key, raw in (overrides or {}).items():
-        if raw is None:
-            continue
+    for key, raw in overrides.items():
         if key not in _FIELDS:
             raise SettingsError(f"unknown setting {key!r}")
         values[key] = _coerce(key, raw)
-    settings = Settings(**values)
+    state = values.get("state_dir") or default_state_dir()
+    values["state_dir"] = str(Path(state).expanduser().resolve())
+    settings = Settings(**values, config_file=str(path) if read else None)
     _validate(settings)
     return settings
 

@@ -6,16 +6,25 @@ on one machine) never see each other's data. Pub/sub channels are server-wide in
 Redis, which is why the prefix matters as much as the DB number.
 
 Servers: FULLON_TEST_DATABASE_URL / FULLON_TEST_REDIS_URL when set, else the local
-default ports when they answer, else embedded ones started for the session.
+default ports when they answer, else embedded ones started for the session (and their
+data removed at its end). FULLON_TEST_EMBEDDED=1 skips the local ports.
+
+No test touches the real per-user data directory: XDG_DATA_HOME (where platformdirs
+puts the default state directory) points into a temp directory, for this process and
+every gateway subprocess it starts, removed when the session ends.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -36,6 +45,19 @@ from fullon_gateway.store.pool import ensure_database
 RUN_ID = os.environ.get("FULLON_TEST_RUN_ID") or uuid.uuid4().hex[:8]
 PASSWORD = "correct horse battery staple"
 
+# Before anything asks platformdirs: the default state directory of every Settings
+# built here (and of gateways started from here) lives under this temp directory.
+# 0755 so the embedded Postgres's own user can reach it when the suite runs as root.
+DATA_HOME = Path(tempfile.mkdtemp(prefix="fgw-test-data-"))
+DATA_HOME.chmod(0o755)
+os.environ["XDG_DATA_HOME"] = str(DATA_HOME)
+for _name in ("FULLON_STATE_DIR", "FULLON_CONFIG"):
+    os.environ.pop(_name, None)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(DATA_HOME, ignore_errors=True)
+
 
 def _worker() -> tuple[str, int]:
     name = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
@@ -51,19 +73,23 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
     pg = os.environ.get("FULLON_TEST_DATABASE_URL") or (local_postgres_url() if probe else None)
     rd = os.environ.get("FULLON_TEST_REDIS_URL") or (local_redis_url() if probe else None)
     embedded = None
+    root = shared_temp_dir(f"fgw-test-embedded-{RUN_ID}")
     if pg is None or rd is None:
         # One data directory per run, shared by the run's workers: pgserver lets several
-        # processes share one server (stopped when the last lets go).
-        embedded = start_embedded(
-            shared_temp_dir(f"fgw-test-embedded-{RUN_ID}"),
-            postgres=pg is None, redis=rd is None,
-        )
+        # processes share one server (stopped, and its data deleted, when the last lets go).
+        embedded = start_embedded(root, postgres=pg is None, redis=rd is None,
+                                  delete_on_stop=True)
         pg = pg or embedded.postgres_url
         rd = rd or embedded.redis_url
     assert pg and rd
     yield pg, rd
     if embedded is not None:
         embedded.stop()
+        redis_dir = root / "redis"
+        if not any(redis_dir.glob("redis-*.json")):  # no other worker's Redis runs there
+            shutil.rmtree(redis_dir, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        root.rmdir()  # only once empty: another worker may still use it
 
 
 def _with_db(url: str, name: str) -> str:

@@ -1,6 +1,7 @@
 """Where the embedded Postgres puts its data."""
 
 import os
+import shutil
 
 import pytest
 
@@ -17,6 +18,10 @@ def test_pgdata_moves_when_its_user_cannot_reach_the_state_dir(tmp_path):
     hidden.chmod(0o700)
     moved = _pgdata_dir(hidden / "state")
     assert "fullon-gateway-pgdata-" in str(moved) and not str(moved).startswith(str(hidden))
-    assert moved == _pgdata_dir(hidden / "state")
-    open_dir = shared_temp_dir("fgw-test-open-state")
-    assert _pgdata_dir(open_dir) == (open_dir / "pgdata").resolve()
+    open_dir = shared_temp_dir(f"fgw-test-open-state-{os.getpid()}")
+    try:
+        assert moved == _pgdata_dir(hidden / "state")
+        assert _pgdata_dir(open_dir) == (open_dir / "pgdata").resolve()
+    finally:
+        shutil.rmtree(moved.parent, ignore_errors=True)
+        shutil.rmtree(open_dir, ignore_errors=True)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,8 +16,10 @@ from fullon_gateway.settings import Settings, SettingsError, load_settings, with
 
 @pytest.fixture(autouse=True)
 def _no_default_config(tmp_path, monkeypatch):
-    """Run from an empty directory so no config/gateway.yaml is picked up by accident."""
+    """Run from an empty directory, with the per-user data directory (where a default
+    gateway.yaml would be found) in this test's own temp dir."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
 
 
 def _yaml(tmp_path: Path, text: str, name: str = "gateway.yaml") -> Path:
@@ -34,7 +37,7 @@ def _error(**kw) -> str:
 
 
 def test_defaults_without_any_configuration():
-    """With no file, no environment and no flags the defaults of API.md section 1 hold."""
+    """With no file, no environment and no flags the defaults of docs/contract.md section 1 hold."""
     s = load_settings(environ={})
     assert (s.host, s.port, s.env, s.access_ttl) == ("127.0.0.1", 8000, "development", 900)
     assert s.database_url is None and s.redis_url is None and s.jwt_secret is None
@@ -59,11 +62,48 @@ def test_override_none_means_not_given(tmp_path):
     assert s.port == 9002
 
 
-def test_default_config_file_is_read_from_the_working_directory(tmp_path):
-    """config/gateway.yaml in the working directory is read without being named."""
+def test_config_in_the_working_directory_is_not_read(tmp_path):
+    """config/gateway.yaml (or gateway.yaml) in the current directory is ignored: where a
+    process starts must not change what it runs with."""
     (tmp_path / "config").mkdir()
     _yaml(tmp_path / "config", "port: 8123\n")
-    assert load_settings(environ={}).port == 8123
+    _yaml(tmp_path, "port: 8124\n")
+    s = load_settings(environ={})
+    assert s.port == 8000 and s.config_file is None
+
+
+def test_state_dir_defaults_to_the_per_user_data_directory(tmp_path, monkeypatch):
+    """With nothing set, the state directory is platformdirs' per-user data directory
+    (under XDG_DATA_HOME on Linux), absolute, and the same from any working directory."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    here = load_settings(environ={})
+    monkeypatch.chdir("/")
+    there = load_settings(environ={})
+    assert here.state_dir == there.state_dir == str(tmp_path / "data" / "fullon_gateway")
+
+
+def test_gateway_yaml_in_the_state_dir_is_read(tmp_path):
+    """gateway.yaml in the state directory is read without being named, and recorded as
+    the config file; it may not move the state directory it lives in."""
+    state = tmp_path / "state"
+    state.mkdir()
+    path = _yaml(state, "port: 8125\n")
+    s = load_settings(environ={"FULLON_STATE_DIR": str(state)})
+    assert s.port == 8125 and s.config_file == str(path)
+    assert load_settings(environ={}, overrides={"state_dir": str(state)}).port == 8125
+    _yaml(state, "state_dir: elsewhere\n")
+    assert "cannot move the state directory" in _error(environ={"FULLON_STATE_DIR": str(state)})
+
+
+def test_relative_state_dir_is_made_absolute(tmp_path, monkeypatch):
+    """A relative state_dir from a flag or the environment is resolved against the
+    working directory once; one in a named config file against that file's directory."""
+    monkeypatch.chdir(tmp_path)
+    assert load_settings(environ={"FULLON_STATE_DIR": "st"}).state_dir == str(tmp_path / "st")
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    path = _yaml(conf, "state_dir: data\n")
+    assert load_settings(config_path=path, environ={}).state_dir == str(conf / "data")
 
 
 def test_fullon_config_names_the_file(tmp_path):
@@ -210,25 +250,24 @@ def test_development_generates_a_private_secret_and_reuses_it(tmp_path):
     assert sorted(p.name for p in state.iterdir()) == ["jwt_secret"]  # no temp files left
 
 
-def _secret_in_child(state_dir: str, out) -> None:
-    settings = load_settings(environ={"FULLON_STATE_DIR": state_dir})
-    out.put(with_jwt_secret(settings).jwt_secret)
+CHILD = (
+    "from fullon_gateway.settings import load_settings, with_jwt_secret\n"
+    "print(with_jwt_secret(load_settings()).jwt_secret)\n"
+)
 
 
 def test_processes_starting_together_agree_on_one_secret(tmp_path):
     """Several processes generating the secret at once all end up with the same one."""
-    ctx = multiprocessing.get_context("spawn")
-    out = ctx.Queue()
-    procs = [ctx.Process(target=_secret_in_child, args=(str(tmp_path / "state"), out))
-             for _ in range(4)]
+    # Plain subprocesses, all waited for: a multiprocessing "spawn" context would leave
+    # its resource-tracker process running past the test session.
+    env = {**os.environ, "FULLON_STATE_DIR": str(tmp_path / "state")}
+    procs = [subprocess.Popen([sys.executable, "-c", CHILD], env=env, stdout=subprocess.PIPE,
+                              text=True) for _ in range(4)]
+    secrets = set()
     for proc in procs:
-        proc.start()
-    secrets = {out.get(timeout=60) for _ in procs}
-    for proc in procs:
-        proc.join(timeout=60)
-        assert proc.exitcode == 0
-    out.close()
-    out.join_thread()
+        out, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 0
+        secrets.add(out.strip())
     assert len(secrets) == 1
     assert secrets == {(tmp_path / "state" / "jwt_secret").read_text().strip()}
 
@@ -256,3 +295,12 @@ def test_valid_fernet_key_is_accepted():
 
     key = Fernet.generate_key().decode()
     assert load_settings(environ={"FULLON_EXCHANGE_SECRETS_KEY": key}).exchange_secrets_key == key
+
+
+def test_the_repository_template_is_valid_and_moves_no_state():
+    """config/gateway.yaml (the annotated template) loads when passed with --config and
+    leaves the state directory at its default."""
+    template = Path(__file__).resolve().parents[1] / "config" / "gateway.yaml"
+    s = load_settings(config_path=template, environ={})
+    assert s.config_file == str(template)
+    assert s.state_dir == load_settings(environ={}).state_dir

@@ -1,11 +1,10 @@
 """The gateway starts while Redis is down and recovers when it comes back."""
 
-import asyncio
-
 import redis.asyncio as aioredis
 
 from fullon_gateway.auth.service import AUTH_CHANNEL
 from fullon_gateway.embedded import RedisProcess
+from tests.support import eventually
 
 
 async def test_starts_with_redis_down_and_recovers(app_client, make_settings, tmp_path):
@@ -25,18 +24,20 @@ async def test_starts_with_redis_down_and_recovers(app_client, make_settings, tm
 
     redis_server.start()
     try:
-        async with asyncio.timeout(30):
-            # Polls the server's recovery: there is no event to wait on from outside.
-            while (await client.get("/health")).status != 200:  # noqa: ASYNC110
-                await asyncio.sleep(0.1)
+        async def healthy() -> bool:
+            return (await client.get("/health")).status == 200
+
+        # Polls the server's recovery: there is no event to wait on from outside.
+        await eventually(healthy, within=30, every=0.1, what="health 200 after Redis is back")
         from fullon_gateway.keys import SETTINGS
 
         channel = client.app[SETTINGS].redis_prefix + AUTH_CHANNEL
         probe = aioredis.Redis.from_url(redis_server.url)
         try:
-            async with asyncio.timeout(30):
-                while (await probe.pubsub_numsub(channel))[0][1] != 1:  # noqa: ASYNC110
-                    await asyncio.sleep(0.05)
+            async def listening() -> bool:
+                return (await probe.pubsub_numsub(channel))[0][1] == 1
+
+            await eventually(listening, within=30, every=0.05, what="auth listener back")
         finally:
             await probe.aclose()
     finally:

@@ -14,8 +14,9 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from fullon_gateway.auth.identity import CALLER, Caller, authorize, requirement_of
-from fullon_gateway.auth.service import AuthFailure, AuthService
+from fullon_gateway.auth.service import AuthFailure
 from fullon_gateway.errors import Unauthorized
+from fullon_gateway.keys import AUTH
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -31,25 +32,20 @@ def credential_of(request: web.Request) -> str | None:
     return request.headers.get("X-API-Key")
 
 
-def auth_middleware(
-    auth_of: Callable[[web.Request], AuthService],
-) -> Callable[..., Awaitable[web.StreamResponse]]:
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.match_info.http_exception is not None:
-            return await handler(request)  # unknown route or method: 404/405 for everyone
-        if isinstance(request.match_info.route.resource, web.StaticResource):
-            return await handler(request)  # the dashboard's own script and style
-        need = requirement_of(handler, request.method)
-        credential = credential_of(request)
-        caller: Caller | None = None
-        if credential is not None:
-            try:
-                caller = await auth_of(request).authenticate(credential)
-            except AuthFailure as exc:
-                raise exc.http() from None
-            request[CALLER] = caller
-        authorize(caller, need)
-        return await handler(request)
-
-    return middleware
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.match_info.http_exception is not None:
+        return await handler(request)  # unknown route or method: 404/405 for everyone
+    if isinstance(request.match_info.route.resource, web.StaticResource):
+        return await handler(request)  # the dashboard's own script and style
+    need = requirement_of(handler, request.method)
+    credential = credential_of(request)
+    caller: Caller | None = None
+    if credential is not None:
+        try:
+            caller = await request.app[AUTH].authenticate(credential)
+        except AuthFailure as exc:
+            raise exc.http() from None
+        request[CALLER] = caller
+    authorize(caller, need)
+    return await handler(request)

@@ -58,9 +58,6 @@ class LoginThrottle:
                 code="login_throttled",
             )
 
-    async def failed(self, account: str, address: str) -> None:
-        """Nothing left to do: check() already counted the attempt as a failure."""
-
     async def succeeded(self, account: str, address: str) -> None:
         """Forget the account's failures and take this attempt off the address's count."""
         acct_key, addr_key = self._keys(account, address)

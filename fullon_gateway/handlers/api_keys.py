@@ -10,11 +10,12 @@ from fullon_gateway.jsonutil import json_response
 from fullon_gateway.keys import AUTH, DB
 from fullon_gateway.pagination import Page, PageQuery
 from fullon_gateway.schemas.auth import ApiKeyCreatedOut, ApiKeyCreateSchema, ApiKeyOut
+from fullon_gateway.schemas.projection import Projection
 from fullon_gateway.store import api_keys as keys_db
 
 _create = ApiKeyCreateSchema()
 _page = PageQuery()
-_out = ApiKeyOut()
+_out = Projection(ApiKeyOut())
 _created = ApiKeyCreatedOut()
 
 
@@ -47,7 +48,7 @@ class ApiKeysHandler:
         rows = await keys_db.list_for_user(
             request.app[DB], caller_of(request).user_id, page.after, page.limit + 1
         )
-        return json_response(page.body(rows, "key_id", lambda r: _out.dump(r, many=True)))
+        return json_response(page.body(rows, "key_id", _out.dump_many))
 
     @requires("read", jwt_only=True)
     async def deactivate(self, request: web.Request) -> web.Response:

@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from fullon_gateway.auth.identity import caller_of
+from fullon_gateway.auth.revocation import Revocation
 from fullon_gateway.errors import Conflict, Invalid
 from fullon_gateway.handlers.common import load_json, path_int
 from fullon_gateway.handlers.orm_base import ORM, check_owner, db_errors, load_query, not_found
@@ -96,7 +97,7 @@ class BotsHandler:
         rows = await bots_db.list_bots(
             request.app[DB], caller_of(request), q, page.after, page.limit
         )
-        return json_response(page.body(rows, "bot_id", lambda r: _bot.dump(r, many=True)))
+        return json_response(page.body(rows, "bot_id", _bot.dump_many))
 
     @doc(body=BotCreateSchema, response=BotOut, status=201)
     async def create(self, request: web.Request) -> web.Response:
@@ -108,7 +109,7 @@ class BotsHandler:
         async with db.acquire() as conn:
             with db_errors("bot"):
                 row = await bots_db.create(conn, caller.user_id, data)
-        await request.app[AUTH].announce("ownership", caller.user_id)
+        await request.app[AUTH].announce(Revocation.OWNERSHIP, caller.user_id)
         return json_response(_bot.dump(row), status=201)
 
     @doc(response=BotOut)
@@ -147,7 +148,7 @@ class BotsHandler:
                 "before deleting the bot",
                 code="bot_has_open_orders",
             )
-        await request.app[AUTH].announce("ownership", bot["user_id"])
+        await request.app[AUTH].announce(Revocation.OWNERSHIP, bot["user_id"])
         return web.Response(status=204)
 
     @doc(response=BotDetailsOut)

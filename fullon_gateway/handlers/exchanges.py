@@ -13,6 +13,7 @@ from aiohttp import web
 from cryptography.fernet import Fernet
 
 from fullon_gateway.auth.identity import caller_of, requires
+from fullon_gateway.auth.revocation import Revocation
 from fullon_gateway.errors import Invalid
 from fullon_gateway.handlers.common import load_json, path_int
 from fullon_gateway.handlers.orm_base import ORM, check_owner, db_errors, load_query, not_found
@@ -85,7 +86,7 @@ class ExchangesHandler:
         """Exchanges the platform can trade on."""
         page = Page.from_query("cat_exchanges", load_query(request, _page))
         rows = await ex_db.list_catalog(request.app[DB], page.after, page.limit)
-        return json_response(page.body(rows, "cat_ex_id", lambda r: _cat.dump(r, many=True)))
+        return json_response(page.body(rows, "cat_ex_id", _cat.dump_many))
 
     @requires("admin")
     @doc(body=CatExchangeCreateSchema, response=CatExchangeOut, status=201)
@@ -117,7 +118,7 @@ class ExchangesHandler:
         q["cat_ex_id"] = cat_ex_id
         page = Page.from_query("symbols", q)
         rows = await sym_db.list_symbols(db, q, page.after, page.limit)
-        return json_response(page.body(rows, "symbol_id", lambda r: _sym.dump(r, many=True)))
+        return json_response(page.body(rows, "symbol_id", _sym.dump_many))
 
     @doc(query=ExchangeListQuery, response=ExchangeOut, paged=True)
     async def list_accounts(self, request: web.Request) -> web.Response:
@@ -133,7 +134,7 @@ class ExchangesHandler:
             after=page.after,
             limit=page.limit,
         )
-        return json_response(page.body(rows, "ex_id", lambda r: _ex.dump(r, many=True)))
+        return json_response(page.body(rows, "ex_id", _ex.dump_many))
 
     @doc(body=ExchangeCreateSchema, response=ExchangeOut, status=201)
     async def create_account(self, request: web.Request) -> web.Response:
@@ -147,7 +148,7 @@ class ExchangesHandler:
             )
         with db_errors("exchange account"):
             row = await ex_db.create_account(db, caller.user_id, data)
-        await request.app[AUTH].announce("ownership", caller.user_id)
+        await request.app[AUTH].announce(Revocation.OWNERSHIP, caller.user_id)
         return json_response(_ex.dump(row), status=201)
 
     async def _owned(self, request: web.Request) -> Any:
@@ -174,5 +175,5 @@ class ExchangesHandler:
         row = await self._owned(request)
         with db_errors("exchange account"):
             await ex_db.delete_account(request.app[DB], row["ex_id"])
-        await request.app[AUTH].announce("ownership", row["user_id"])
+        await request.app[AUTH].announce(Revocation.OWNERSHIP, row["user_id"])
         return web.Response(status=204)

@@ -61,10 +61,8 @@ async def dependency_checks(app: web.Application) -> dict[str, dict[str, Any]]:
 async def _process_counts(app: web.Application, timeout: float) -> dict[str, Any]:
     """fullon's process registry: how many processes, how many stale (no heartbeat for
     5 minutes). Stale processes are reported, they do not make the gateway degraded."""
-    from fullon_gateway.handlers.streams import process_list
-
     try:
-        procs = await asyncio.wait_for(process_list(app[STREAMS]), timeout)
+        procs = await asyncio.wait_for(app[STREAMS].processes(), timeout)
     except Exception as exc:  # the registry is information, never a reason to fail
         return {"ok": False, "error": type(exc).__name__}
     return {"ok": True, "total": len(procs), "stale": sum(1 for p in procs if p["stale"])}

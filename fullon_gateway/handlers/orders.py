@@ -83,7 +83,7 @@ class OrdersHandler:
         rows = await orders_db.list_orders(
             request.app[DB], caller_of(request), q, page.after, page.limit
         )
-        return json_response(page.body(rows, "order_id", lambda r: _order.dump(r, many=True)))
+        return json_response(page.body(rows, "order_id", _order.dump_many))
 
     @doc(query=OrderListQuery, response=OrderOut, paged=True)
     async def open_orders(self, request: web.Request) -> web.Response:
@@ -93,7 +93,7 @@ class OrdersHandler:
         rows = await orders_db.list_orders(
             request.app[DB], caller_of(request), q, page.after, page.limit, open_only=True
         )
-        return json_response(page.body(rows, "order_id", lambda r: _order.dump(r, many=True)))
+        return json_response(page.body(rows, "order_id", _order.dump_many))
 
     @doc(body=OrderCreateSchema, response=OrderOut, status=201)
     async def create_order(self, request: web.Request) -> web.Response:
@@ -150,7 +150,7 @@ class OrdersHandler:
         rows = await trades_db.list_trades(
             request.app[DB], caller_of(request), q, page.after, page.limit
         )
-        return json_response(page.body(rows, "trade_id", lambda r: _trade.dump(r, many=True)))
+        return json_response(page.body(rows, "trade_id", _trade.dump_many))
 
     @doc(body=TradeCreateSchema, response=TradeOut, status=201)
     async def create_trade(self, request: web.Request) -> web.Response:

@@ -68,7 +68,7 @@ class StrategiesHandler:
         """Strategies the platform can run, with their parameter definitions."""
         page = Page.from_query("cat_strategies", load_query(request, _page))
         rows = await str_db.list_catalog(request.app[DB], page.after, page.limit)
-        return json_response(page.body(rows, "cat_str_id", lambda r: _cat.dump(r, many=True)))
+        return json_response(page.body(rows, "cat_str_id", _cat.dump_many))
 
     @requires("admin")
     @doc(body=CatStrategyCreateSchema, response=CatStrategyOut, status=201)
@@ -95,7 +95,7 @@ class StrategiesHandler:
         rows = await str_db.list_bot_strategies(
             request.app[DB], caller_of(request), q, page.after, page.limit
         )
-        return json_response(page.body(rows, "str_id", lambda r: _out.dump(r, many=True)))
+        return json_response(page.body(rows, "str_id", _out.dump_many))
 
     @doc(body=BotStrategyCreateSchema, response=BotStrategyOut, status=201)
     async def create(self, request: web.Request) -> web.Response:

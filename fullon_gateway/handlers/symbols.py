@@ -50,7 +50,7 @@ class SymbolsHandler:
         q = load_query(request, _list_q)
         page = Page.from_query("symbols", q)
         rows = await sym_db.list_symbols(request.app[DB], q, page.after, page.limit)
-        return json_response(page.body(rows, "symbol_id", lambda r: _out.dump(r, many=True)))
+        return json_response(page.body(rows, "symbol_id", _out.dump_many))
 
     @doc(query=SymbolSearchQuery, response=SymbolOut, paged=True)
     async def search(self, request: web.Request) -> web.Response:
@@ -58,7 +58,7 @@ class SymbolsHandler:
         q = load_query(request, _search_q)
         page = Page.from_query("symbol_search", q)
         rows = await sym_db.search(request.app[DB], q, page.after, page.limit)
-        return json_response(page.body(rows, "symbol_id", lambda r: _out.dump(r, many=True)))
+        return json_response(page.body(rows, "symbol_id", _out.dump_many))
 
     @doc(response=SymbolOut)
     async def get(self, request: web.Request) -> web.Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from fullon_gateway.auth.identity import caller_of, requires
+from fullon_gateway.auth.revocation import Revocation
 from fullon_gateway.errors import Conflict
 from fullon_gateway.handlers.common import load_json, path_int
 from fullon_gateway.handlers.orm_base import ORM, load_query, not_found
@@ -21,7 +22,6 @@ from fullon_gateway.schemas.users import (
     UserOut,
     UserUpdateSchema,
 )
-from fullon_gateway.store import user_admin
 from fullon_gateway.store import users as users_db
 
 _user = Projection(UserOut())
@@ -74,11 +74,11 @@ class UsersHandler:
         """Change the caller's display name."""
         data = await load_json(request, _me_update)
         caller = caller_of(request)
-        row = await user_admin.update_user(request.app[DB], caller.user_id, data)
+        row = await users_db.update_user(request.app[DB], caller.user_id, data)
         if row is None:
             raise not_found("user")
         # The cached name is stale; access did not change, so sockets stay open.
-        await request.app[AUTH].announce("user_changed", caller.user_id)
+        await request.app[AUTH].announce(Revocation.USER_CHANGED, caller.user_id)
         return json_response(_user.dump(row))
 
     @requires("admin")
@@ -87,7 +87,7 @@ class UsersHandler:
         """Every user (admin), filtered by role, active flag or a name/email substring."""
         q = load_query(request, _list_query)
         page = Page.from_query("users", q)
-        rows = await user_admin.list_users(
+        rows = await users_db.list_users(
             request.app[DB],
             role=q.get("role"),
             is_active=q.get("is_active"),
@@ -95,7 +95,7 @@ class UsersHandler:
             after=page.after,
             limit=page.limit,
         )
-        return json_response(page.body(rows, "user_id", lambda r: _user.dump(r, many=True)))
+        return json_response(page.body(rows, "user_id", _user.dump_many))
 
     @requires("admin")
     @doc(body=UserCreateSchema, response=UserOut, status=201)
@@ -133,15 +133,15 @@ class UsersHandler:
             raise Conflict(
                 "you cannot disable or demote your own account", code="cannot_change_self"
             )
-        row = await user_admin.update_user(request.app[DB], user_id, data)
+        row = await users_db.update_user(request.app[DB], user_id, data)
         if row is None:
             raise not_found("user")
         if data.get("is_active") is False:
-            kind = "user"  # disabled: everything of theirs stops now
+            kind = Revocation.USER  # disabled: everything of theirs stops now
         elif data.get("role") == "user":
-            kind = "user_role"  # possibly demoted: reconnect with today's rights
+            kind = Revocation.USER_ROLE  # possibly demoted: reconnect with today's rights
         else:
-            kind = "user_changed"
+            kind = Revocation.USER_CHANGED
         await request.app[AUTH].announce(kind, user_id)
         return json_response(_user.dump(row))
 
@@ -152,7 +152,7 @@ class UsersHandler:
         user_id = path_int(request, "user_id")
         if user_id == caller_of(request).user_id:
             raise Conflict("you cannot delete your own account", code="cannot_change_self")
-        if not await user_admin.delete_user(request.app[DB], user_id):
+        if not await users_db.delete_user(request.app[DB], user_id):
             raise not_found("user")
-        await request.app[AUTH].announce("user", user_id)
+        await request.app[AUTH].announce(Revocation.USER, user_id)
         return web.Response(status=204)

@@ -48,7 +48,7 @@ class ViewsHandler:
         rows = await views_db.bot_dashboard(
             request.app[DB], caller_of(request), q, page.after, page.limit
         )
-        return json_response(page.body(rows, "bot_id", lambda r: _dash.dump(r, many=True)))
+        return json_response(page.body(rows, "bot_id", _dash.dump_many))
 
     @doc(query=PortfolioQuery, response=PortfolioStatsOut)
     async def portfolio_stats(self, request: web.Request) -> web.Response:

@@ -7,7 +7,7 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from fullon_gateway.auth.identity import SCOPES
-from fullon_gateway.schemas.common import AwareDateTime
+from fullon_gateway.schemas.fields import AwareDateTime
 
 
 class LoginSchema(Schema):

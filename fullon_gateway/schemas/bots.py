@@ -5,9 +5,8 @@ from __future__ import annotations
 from marshmallow import EXCLUDE, RAISE, Schema, fields, validate
 
 from fullon_gateway.pagination import PageQuery
-from fullon_gateway.schemas.common import AwareDateTime
 from fullon_gateway.schemas.exchanges import ExchangeOut
-from fullon_gateway.schemas.fields import Id, Text
+from fullon_gateway.schemas.fields import AwareDateTime, Id, Text
 from fullon_gateway.schemas.strategies import BotStrategyOut
 
 PERIODS = ("ticks", "minutes", "hours", "days", "weeks", "months")

@@ -7,8 +7,7 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from fullon_gateway.pagination import PageQuery
-from fullon_gateway.schemas.common import AwareDateTime
-from fullon_gateway.schemas.fields import Id, JsonObject, JsonOut, Text
+from fullon_gateway.schemas.fields import AwareDateTime, Id, JsonObject, JsonOut, Text
 
 _NAME = validate.Regexp(r"^[a-z0-9][a-z0-9_.-]*$", error="lowercase letters, digits, . _ -")
 

@@ -17,7 +17,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, vali
 from fullon_gateway.errors import Invalid
 from fullon_gateway.ohlcv.loader import TradeIn
 from fullon_gateway.ohlcv.timeframes import VALID_TIMEFRAMES
-from fullon_gateway.schemas.common import AwareDateTime, parse_time
+from fullon_gateway.schemas.fields import AwareDateTime, parse_time
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000

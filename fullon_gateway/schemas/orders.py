@@ -7,8 +7,7 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from fullon_gateway.pagination import PageQuery
-from fullon_gateway.schemas.common import AwareDateTime
-from fullon_gateway.schemas.fields import Amount, Id, Text, TimeInput
+from fullon_gateway.schemas.fields import Amount, AwareDateTime, Id, Text, TimeInput
 from fullon_gateway.store.orders import STATUSES
 
 SIDES = ("buy", "sell")

@@ -7,8 +7,7 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields, validates
 
 from fullon_gateway.pagination import PageQuery
-from fullon_gateway.schemas.common import AwareDateTime
-from fullon_gateway.schemas.fields import Amount, Id, JsonObject, JsonOut, Text
+from fullon_gateway.schemas.fields import Amount, AwareDateTime, Id, JsonObject, JsonOut, Text
 
 PARAM_TYPES: dict[str, type | tuple[type, ...]] = {
     "int": int,

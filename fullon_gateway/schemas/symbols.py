@@ -5,8 +5,7 @@ from __future__ import annotations
 from marshmallow import RAISE, Schema, fields, validate
 
 from fullon_gateway.pagination import PageQuery
-from fullon_gateway.schemas.common import AwareDateTime
-from fullon_gateway.schemas.fields import Id, Text
+from fullon_gateway.schemas.fields import AwareDateTime, Id, Text
 
 UPDATEFRAMES = ("1m", "5m", "15m", "1h", "4h", "1d")
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from marshmallow import RAISE, Schema, fields, validate
 
 from fullon_gateway.pagination import PageQuery
-from fullon_gateway.schemas.common import AwareDateTime
-from fullon_gateway.schemas.fields import Amount, BigId, Id, Text, TimeInput
+from fullon_gateway.schemas.fields import Amount, AwareDateTime, BigId, Id, Text, TimeInput
 from fullon_gateway.schemas.orders import SIDES
 from fullon_gateway.store.trades import BUCKETS
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from marshmallow import RAISE, Schema, fields, validate
 
 from fullon_gateway.pagination import PageQuery
-from fullon_gateway.schemas.common import AwareDateTime
-from fullon_gateway.schemas.fields import Text
+from fullon_gateway.schemas.fields import AwareDateTime, Text
 
 ROLES = ("user", "admin")
 

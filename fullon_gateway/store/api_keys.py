@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 import asyncpg
+
+from fullon_gateway.store.conn import Conn
+from fullon_gateway.store.query import deleted
 
 KEY_COLUMNS = (
     "key_id, user_id, name, key_prefix, scopes, is_active, expires_at, created_at, last_used_at"
@@ -13,7 +15,7 @@ KEY_COLUMNS = (
 
 
 async def create_key(
-    conn: Any,
+    conn: Conn,
     user_id: int,
     name: str,
     key_hash: bytes,
@@ -29,7 +31,7 @@ async def create_key(
     return row
 
 
-async def by_hash(conn: Any, key_hash: bytes) -> asyncpg.Record | None:
+async def by_hash(conn: Conn, key_hash: bytes) -> asyncpg.Record | None:
     row: asyncpg.Record | None = await conn.fetchrow(
         f"SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = $1", key_hash
     )
@@ -37,7 +39,7 @@ async def by_hash(conn: Any, key_hash: bytes) -> asyncpg.Record | None:
 
 
 async def list_for_user(
-    conn: Any, user_id: int, after: int | None = None, limit: int = 1000
+    conn: Conn, user_id: int, after: int | None = None, limit: int = 1000
 ) -> list[asyncpg.Record]:
     """The user's keys in creation order, after key ``after``, at most ``limit``."""
     rows: list[asyncpg.Record] = await conn.fetch(
@@ -48,14 +50,14 @@ async def list_for_user(
     return rows
 
 
-async def owner_of(conn: Any, key_id: int) -> int | None:
+async def owner_of(conn: Conn, key_id: int) -> int | None:
     owner: int | None = await conn.fetchval(
         "SELECT user_id FROM api_keys WHERE key_id = $1", key_id
     )
     return owner
 
 
-async def deactivate(conn: Any, key_id: int) -> asyncpg.Record | None:
+async def deactivate(conn: Conn, key_id: int) -> asyncpg.Record | None:
     row: asyncpg.Record | None = await conn.fetchrow(
         f"UPDATE api_keys SET is_active = false WHERE key_id = $1 RETURNING {KEY_COLUMNS}",
         key_id,
@@ -63,12 +65,12 @@ async def deactivate(conn: Any, key_id: int) -> asyncpg.Record | None:
     return row
 
 
-async def delete(conn: Any, key_id: int) -> bool:
+async def delete(conn: Conn, key_id: int) -> bool:
     status = await conn.execute("DELETE FROM api_keys WHERE key_id = $1", key_id)
-    return bool(status != "DELETE 0")
+    return deleted(status)
 
 
-async def touch_many(conn: Any, used: dict[int, dt.datetime]) -> None:
+async def touch_many(conn: Conn, used: dict[int, dt.datetime]) -> None:
     """Record last use for many keys in one statement (batched, not per request)."""
     if not used:
         return

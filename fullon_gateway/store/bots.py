@@ -6,8 +6,9 @@ from typing import Any
 
 import asyncpg
 
+from fullon_gateway.store.conn import Conn, Viewer
 from fullon_gateway.store.orders import OPEN_STATUSES
-from fullon_gateway.store.query import Where
+from fullon_gateway.store.query import Where, deleted, update_by_id
 
 COLUMNS = """b.bot_id, b.user_id, b.name, b.description, b.dry_run, b.active,
     array(SELECT be.ex_id FROM bot_exchanges be WHERE be.bot_id = b.bot_id ORDER BY be.ex_id)
@@ -16,7 +17,7 @@ COLUMNS = """b.bot_id, b.user_id, b.name, b.description, b.dry_run, b.active,
 
 
 async def list_bots(
-    conn: Any, caller: Any, q: dict[str, Any], after: int | None, limit: int
+    conn: Conn, caller: Viewer, q: dict[str, Any], after: int | None, limit: int
 ) -> list[asyncpg.Record]:
     w = (
         Where()
@@ -31,19 +32,19 @@ async def list_bots(
     return rows
 
 
-async def by_id(conn: Any, bot_id: int) -> asyncpg.Record | None:
+async def by_id(conn: Conn, bot_id: int) -> asyncpg.Record | None:
     row: asyncpg.Record | None = await conn.fetchrow(
         f"SELECT {COLUMNS} FROM bots b WHERE b.bot_id = $1", bot_id
     )
     return row
 
 
-async def owner_of(conn: Any, bot_id: int) -> int | None:
+async def owner_of(conn: Conn, bot_id: int) -> int | None:
     owner: int | None = await conn.fetchval("SELECT user_id FROM bots WHERE bot_id = $1", bot_id)
     return owner
 
 
-async def set_exchanges(conn: Any, bot_id: int, user_id: int, ex_ids: list[int]) -> None:
+async def set_exchanges(conn: Conn, bot_id: int, user_id: int, ex_ids: list[int]) -> None:
     """Replace the bot's exchange links (the composite FK refuses other users' accounts)."""
     await conn.execute("DELETE FROM bot_exchanges WHERE bot_id = $1", bot_id)
     await conn.execute(
@@ -78,13 +79,7 @@ async def update(
     data = dict(data)
     ex_ids = data.pop("ex_ids", None)
     async with conn.transaction():
-        if data:
-            w = Where()
-            sets = w.assign(data)
-            await conn.execute(
-                f"UPDATE bots SET {sets}, updated_at = now() WHERE bot_id = {w.arg(bot_id)}",
-                *w.args,
-            )
+        await update_by_id(conn, "bots", "bot_id", bot_id, data)
         if ex_ids is not None:
             await set_exchanges(conn, bot_id, user_id, ex_ids)
         return await by_id(conn, bot_id)
@@ -118,14 +113,14 @@ FEED_FROM = (
 )
 
 
-async def feeds(conn: Any, bot_id: int) -> list[asyncpg.Record]:
+async def feeds(conn: Conn, bot_id: int) -> list[asyncpg.Record]:
     rows: list[asyncpg.Record] = await conn.fetch(
         f"SELECT {FEED_COLUMNS} FROM {FEED_FROM} WHERE f.bot_id = $1 ORDER BY f.feed_id", bot_id
     )
     return rows
 
 
-async def add_feed(conn: Any, bot_id: int, data: dict[str, Any]) -> asyncpg.Record:
+async def add_feed(conn: Conn, bot_id: int, data: dict[str, Any]) -> asyncpg.Record:
     feed_id = await conn.fetchval(
         "INSERT INTO bot_feeds (bot_id, symbol_id, period, compression) VALUES ($1, $2, $3, $4) "
         "RETURNING feed_id",
@@ -140,14 +135,14 @@ async def add_feed(conn: Any, bot_id: int, data: dict[str, Any]) -> asyncpg.Reco
     return row
 
 
-async def delete_feed(conn: Any, bot_id: int, feed_id: int) -> bool:
+async def delete_feed(conn: Conn, bot_id: int, feed_id: int) -> bool:
     status = await conn.execute(
         "DELETE FROM bot_feeds WHERE bot_id = $1 AND feed_id = $2", bot_id, feed_id
     )
-    return bool(status != "DELETE 0")
+    return deleted(status)
 
 
-async def add_log(conn: Any, bot_id: int, level: str, message: str) -> asyncpg.Record:
+async def add_log(conn: Conn, bot_id: int, level: str, message: str) -> asyncpg.Record:
     row: asyncpg.Record = await conn.fetchrow(
         "INSERT INTO bot_logs (bot_id, level, message) VALUES ($1, $2, $3) "
         "RETURNING log_id, bot_id, ts, level, message",
@@ -158,7 +153,7 @@ async def add_log(conn: Any, bot_id: int, level: str, message: str) -> asyncpg.R
     return row
 
 
-async def last_logs(conn: Any, bot_id: int, limit: int) -> list[asyncpg.Record]:
+async def last_logs(conn: Conn, bot_id: int, limit: int) -> list[asyncpg.Record]:
     rows: list[asyncpg.Record] = await conn.fetch(
         "SELECT log_id, bot_id, ts, level, message FROM bot_logs WHERE bot_id = $1 "
         "ORDER BY log_id DESC LIMIT $2",

@@ -7,7 +7,8 @@ from typing import Any
 import asyncpg
 
 from fullon_gateway.jsonutil import dumps_str
-from fullon_gateway.store.query import Where
+from fullon_gateway.store.conn import Conn, Viewer
+from fullon_gateway.store.query import Where, deleted, update_by_id
 
 CAT_COLUMNS = "cat_ex_id, name, ohlcv_view, params, created_at"
 # Never the credential columns: only whether they are set.
@@ -16,7 +17,7 @@ EX_COLUMNS = """e.ex_id, e.user_id, e.cat_ex_id, c.name AS exchange, e.name, e.t
 EX_FROM = "exchanges e JOIN cat_exchanges c USING (cat_ex_id)"
 
 
-async def list_catalog(conn: Any, after: int | None, limit: int) -> list[asyncpg.Record]:
+async def list_catalog(conn: Conn, after: int | None, limit: int) -> list[asyncpg.Record]:
     w = Where().page("cat_ex_id", after)
     rows: list[asyncpg.Record] = await conn.fetch(
         f"SELECT {CAT_COLUMNS} FROM cat_exchanges {w.sql()} ORDER BY cat_ex_id LIMIT {limit + 1}",
@@ -25,7 +26,7 @@ async def list_catalog(conn: Any, after: int | None, limit: int) -> list[asyncpg
     return rows
 
 
-async def catalog_by_id(conn: Any, cat_ex_id: int) -> asyncpg.Record | None:
+async def catalog_by_id(conn: Conn, cat_ex_id: int) -> asyncpg.Record | None:
     row: asyncpg.Record | None = await conn.fetchrow(
         f"SELECT {CAT_COLUMNS} FROM cat_exchanges WHERE cat_ex_id = $1", cat_ex_id
     )
@@ -33,7 +34,7 @@ async def catalog_by_id(conn: Any, cat_ex_id: int) -> asyncpg.Record | None:
 
 
 async def create_catalog(
-    conn: Any, name: str, ohlcv_view: str, params: dict[str, Any]
+    conn: Conn, name: str, ohlcv_view: str, params: dict[str, Any]
 ) -> asyncpg.Record:
     row: asyncpg.Record = await conn.fetchrow(
         f"INSERT INTO cat_exchanges (name, ohlcv_view, params) VALUES ($1, $2, $3::jsonb) "
@@ -46,8 +47,8 @@ async def create_catalog(
 
 
 async def list_accounts(
-    conn: Any,
-    caller: Any,
+    conn: Conn,
+    caller: Viewer,
     *,
     user_id: int | None,
     cat_ex_id: int | None,
@@ -68,14 +69,14 @@ async def list_accounts(
     return rows
 
 
-async def account_by_id(conn: Any, ex_id: int) -> asyncpg.Record | None:
+async def account_by_id(conn: Conn, ex_id: int) -> asyncpg.Record | None:
     row: asyncpg.Record | None = await conn.fetchrow(
         f"SELECT {EX_COLUMNS} FROM {EX_FROM} WHERE e.ex_id = $1", ex_id
     )
     return row
 
 
-async def accounts_by_ids(conn: Any, ex_ids: list[int]) -> list[asyncpg.Record]:
+async def accounts_by_ids(conn: Conn, ex_ids: list[int]) -> list[asyncpg.Record]:
     """Several accounts in one query, in ex_id order."""
     rows: list[asyncpg.Record] = await conn.fetch(
         f"SELECT {EX_COLUMNS} FROM {EX_FROM} WHERE e.ex_id = ANY($1::int[]) ORDER BY e.ex_id",
@@ -84,7 +85,7 @@ async def accounts_by_ids(conn: Any, ex_ids: list[int]) -> list[asyncpg.Record]:
     return rows
 
 
-async def create_account(conn: Any, user_id: int, data: dict[str, Any]) -> asyncpg.Record:
+async def create_account(conn: Conn, user_id: int, data: dict[str, Any]) -> asyncpg.Record:
     ex_id = await conn.fetchval(
         """INSERT INTO exchanges (user_id, cat_ex_id, name, test, active,
                                   api_key_enc, api_secret_enc)
@@ -102,21 +103,16 @@ async def create_account(conn: Any, user_id: int, data: dict[str, Any]) -> async
     return row
 
 
-async def update_account(conn: Any, ex_id: int, changes: dict[str, Any]) -> asyncpg.Record | None:
-    if changes:
-        w = Where()
-        sets = w.assign(changes)
-        await conn.execute(
-            f"UPDATE exchanges SET {sets}, updated_at = now() WHERE ex_id = {w.arg(ex_id)}", *w.args
-        )
+async def update_account(conn: Conn, ex_id: int, changes: dict[str, Any]) -> asyncpg.Record | None:
+    await update_by_id(conn, "exchanges", "ex_id", ex_id, changes)
     return await account_by_id(conn, ex_id)
 
 
-async def delete_account(conn: Any, ex_id: int) -> bool:
-    return bool(await conn.execute("DELETE FROM exchanges WHERE ex_id = $1", ex_id) != "DELETE 0")
+async def delete_account(conn: Conn, ex_id: int) -> bool:
+    return deleted(await conn.execute("DELETE FROM exchanges WHERE ex_id = $1", ex_id))
 
 
-async def owners_of(conn: Any, ex_ids: list[int]) -> dict[int, int]:
+async def owners_of(conn: Conn, ex_ids: list[int]) -> dict[int, int]:
     rows = await conn.fetch(
         "SELECT ex_id, user_id FROM exchanges WHERE ex_id = ANY($1::int[])", ex_ids
     )

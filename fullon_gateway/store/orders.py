@@ -6,6 +6,7 @@ from typing import Any
 
 import asyncpg
 
+from fullon_gateway.store.conn import Conn, Viewer
 from fullon_gateway.store.query import Where
 
 COLUMNS = """order_id, user_id, bot_id, ex_id, symbol, side, order_type, volume, price, filled,
@@ -28,7 +29,7 @@ def sources_of(target: str) -> list[str]:
     return [src for src, targets in TRANSITIONS.items() if target in targets]
 
 
-def filters(caller: Any, q: dict[str, Any], alias: str = "") -> Where:
+def filters(caller: Viewer, q: dict[str, Any], alias: str = "") -> Where:
     a = f"{alias}." if alias else ""
     return (
         Where()
@@ -44,8 +45,8 @@ def filters(caller: Any, q: dict[str, Any], alias: str = "") -> Where:
 
 
 async def list_orders(
-    conn: Any,
-    caller: Any,
+    conn: Conn,
+    caller: Viewer,
     q: dict[str, Any],
     after: int | None,
     limit: int,
@@ -60,14 +61,14 @@ async def list_orders(
     return rows
 
 
-async def by_id(conn: Any, order_id: int) -> asyncpg.Record | None:
+async def by_id(conn: Conn, order_id: int) -> asyncpg.Record | None:
     row: asyncpg.Record | None = await conn.fetchrow(
         f"SELECT {COLUMNS} FROM orders WHERE order_id = $1", order_id
     )
     return row
 
 
-async def create(conn: Any, user_id: int, data: dict[str, Any]) -> asyncpg.Record:
+async def create(conn: Conn, user_id: int, data: dict[str, Any]) -> asyncpg.Record:
     row: asyncpg.Record = await conn.fetchrow(
         f"""INSERT INTO orders (user_id, bot_id, ex_id, symbol, side, order_type, volume, price,
                                 ex_order_id)
@@ -86,7 +87,7 @@ async def create(conn: Any, user_id: int, data: dict[str, Any]) -> asyncpg.Recor
 
 
 async def set_status(
-    conn: Any, order_id: int, status: str, reason: str | None, filled: Any
+    conn: Conn, order_id: int, status: str, reason: str | None, filled: Any
 ) -> asyncpg.Record | None:
     """Move to ``status`` only from a state that may reach it (one atomic UPDATE)."""
     row: asyncpg.Record | None = await conn.fetchrow(

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from fullon_gateway.jsonutil import dumps_str
+from fullon_gateway.store.conn import Conn, Viewer
 
 
 class Where:
@@ -31,7 +32,7 @@ class Where:
             self.add(template, value)
         return self
 
-    def owner(self, column: str, caller: Any, user_filter: int | None = None) -> Where:
+    def owner(self, column: str, caller: Viewer, user_filter: int | None = None) -> Where:
         """Users see their own rows; an admin sees all (or one user's, when asked)."""
         if not caller.is_admin:
             return self.add(f"{column} = {{}}", caller.user_id)
@@ -54,3 +55,31 @@ class Where:
 
     def sql(self) -> str:
         return ("WHERE " + " AND ".join(self.parts)) if self.parts else ""
+
+
+def deleted(status: str) -> bool:
+    """Did a DELETE command tag (``"DELETE n"``) remove anything?"""
+    return status != "DELETE 0"
+
+
+async def update_by_id(
+    conn: Conn,
+    table: str,
+    key: str,
+    ident: int,
+    changes: dict[str, Any],
+    *,
+    jsonb: tuple[str, ...] = (),
+    touch: bool = True,
+) -> None:
+    """``UPDATE table SET changes[, updated_at = now()] WHERE key = ident``; no-op if empty.
+
+    ``table`` and ``key`` are names written in this package; values are bound.
+    """
+    if not changes:
+        return
+    w = Where()
+    sets = w.assign(changes, jsonb=jsonb)
+    if touch:
+        sets += ", updated_at = now()"
+    await conn.execute(f"UPDATE {table} SET {sets} WHERE {key} = {w.arg(ident)}", *w.args)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
 
 import asyncpg
 
+from fullon_gateway.store.conn import Conn
+
 
 async def create_session(
-    conn: Any,
+    conn: Conn,
     user_id: int,
     expires_at: dt.datetime,
     user_agent: str | None,
@@ -26,7 +27,7 @@ async def create_session(
 
 
 async def add_refresh_token(
-    conn: Any, token_hash: bytes, sid: uuid.UUID, expires_at: dt.datetime
+    conn: Conn, token_hash: bytes, sid: uuid.UUID, expires_at: dt.datetime
 ) -> None:
     await conn.execute(
         "INSERT INTO refresh_tokens (token_hash, session_id, expires_at) VALUES ($1, $2, $3)",
@@ -34,7 +35,7 @@ async def add_refresh_token(
     )
 
 
-async def retire_refresh_token(conn: Any, token_hash: bytes) -> asyncpg.Record | None:
+async def retire_refresh_token(conn: Conn, token_hash: bytes) -> asyncpg.Record | None:
     """Mark an unused, unexpired token used, atomically; None if it was not usable.
 
     The UPDATE ... WHERE used_at IS NULL makes two concurrent refreshes with the same
@@ -52,7 +53,7 @@ async def retire_refresh_token(conn: Any, token_hash: bytes) -> asyncpg.Record |
     return row
 
 
-async def refresh_token_session(conn: Any, token_hash: bytes) -> asyncpg.Record | None:
+async def refresh_token_session(conn: Conn, token_hash: bytes) -> asyncpg.Record | None:
     row: asyncpg.Record | None = await conn.fetchrow(
         """SELECT r.session_id, r.used_at, s.user_id FROM refresh_tokens r
              JOIN sessions s USING (session_id) WHERE r.token_hash = $1""",
@@ -61,7 +62,7 @@ async def refresh_token_session(conn: Any, token_hash: bytes) -> asyncpg.Record 
     return row
 
 
-async def revoke_session(conn: Any, sid: uuid.UUID, why: str) -> bool:
+async def revoke_session(conn: Conn, sid: uuid.UUID, why: str) -> bool:
     status = await conn.execute(
         """UPDATE sessions SET revoked_at = now(), revoked_why = $2
             WHERE session_id = $1 AND revoked_at IS NULL""",
@@ -70,7 +71,7 @@ async def revoke_session(conn: Any, sid: uuid.UUID, why: str) -> bool:
     return bool(status != "UPDATE 0")
 
 
-async def session_state(conn: Any, sid: uuid.UUID) -> asyncpg.Record | None:
+async def session_state(conn: Conn, sid: uuid.UUID) -> asyncpg.Record | None:
     row: asyncpg.Record | None = await conn.fetchrow(
         "SELECT user_id, expires_at, revoked_at FROM sessions WHERE session_id = $1", sid
     )

@@ -7,7 +7,8 @@ from typing import Any
 import asyncpg
 
 from fullon_gateway.jsonutil import dumps_str
-from fullon_gateway.store.query import Where
+from fullon_gateway.store.conn import Conn, Viewer
+from fullon_gateway.store.query import Where, deleted, update_by_id
 
 CAT_COLUMNS = "cat_str_id, name, description, params, created_at"
 COLUMNS = """bs.str_id, bs.bot_id, b.user_id, bs.cat_str_id, cs.name AS strategy, bs.size,
@@ -15,7 +16,7 @@ COLUMNS = """bs.str_id, bs.bot_id, b.user_id, bs.cat_str_id, cs.name AS strategy
 FROM = "bot_strategies bs JOIN bots b USING (bot_id) JOIN cat_strategies cs USING (cat_str_id)"
 
 
-async def list_catalog(conn: Any, after: int | None, limit: int) -> list[asyncpg.Record]:
+async def list_catalog(conn: Conn, after: int | None, limit: int) -> list[asyncpg.Record]:
     w = Where().page("cat_str_id", after)
     rows: list[asyncpg.Record] = await conn.fetch(
         f"SELECT {CAT_COLUMNS} FROM cat_strategies {w.sql()} ORDER BY cat_str_id LIMIT {limit + 1}",
@@ -24,14 +25,14 @@ async def list_catalog(conn: Any, after: int | None, limit: int) -> list[asyncpg
     return rows
 
 
-async def catalog_by_id(conn: Any, cat_str_id: int) -> asyncpg.Record | None:
+async def catalog_by_id(conn: Conn, cat_str_id: int) -> asyncpg.Record | None:
     row: asyncpg.Record | None = await conn.fetchrow(
         f"SELECT {CAT_COLUMNS} FROM cat_strategies WHERE cat_str_id = $1", cat_str_id
     )
     return row
 
 
-async def create_catalog(conn: Any, data: dict[str, Any]) -> asyncpg.Record:
+async def create_catalog(conn: Conn, data: dict[str, Any]) -> asyncpg.Record:
     row: asyncpg.Record = await conn.fetchrow(
         f"INSERT INTO cat_strategies (name, description, params) VALUES ($1, $2, $3::jsonb) "
         f"RETURNING {CAT_COLUMNS}",
@@ -43,7 +44,7 @@ async def create_catalog(conn: Any, data: dict[str, Any]) -> asyncpg.Record:
 
 
 async def list_bot_strategies(
-    conn: Any, caller: Any, q: dict[str, Any], after: int | None, limit: int
+    conn: Conn, caller: Viewer, q: dict[str, Any], after: int | None, limit: int
 ) -> list[asyncpg.Record]:
     w = (
         Where()
@@ -58,21 +59,21 @@ async def list_bot_strategies(
     return rows
 
 
-async def for_bot(conn: Any, bot_id: int) -> list[asyncpg.Record]:
+async def for_bot(conn: Conn, bot_id: int) -> list[asyncpg.Record]:
     rows: list[asyncpg.Record] = await conn.fetch(
         f"SELECT {COLUMNS} FROM {FROM} WHERE bs.bot_id = $1 ORDER BY bs.str_id", bot_id
     )
     return rows
 
 
-async def by_id(conn: Any, str_id: int) -> asyncpg.Record | None:
+async def by_id(conn: Conn, str_id: int) -> asyncpg.Record | None:
     row: asyncpg.Record | None = await conn.fetchrow(
         f"SELECT {COLUMNS} FROM {FROM} WHERE bs.str_id = $1", str_id
     )
     return row
 
 
-async def create(conn: Any, data: dict[str, Any]) -> asyncpg.Record:
+async def create(conn: Conn, data: dict[str, Any]) -> asyncpg.Record:
     str_id = await conn.fetchval(
         """INSERT INTO bot_strategies (bot_id, cat_str_id, size, leverage, params)
            VALUES ($1, $2, $3, $4, $5::jsonb) RETURNING str_id""",
@@ -87,18 +88,10 @@ async def create(conn: Any, data: dict[str, Any]) -> asyncpg.Record:
     return row
 
 
-async def update(conn: Any, str_id: int, changes: dict[str, Any]) -> asyncpg.Record | None:
-    if changes:
-        w = Where()
-        sets = w.assign(changes, jsonb=("params",))
-        await conn.execute(
-            f"UPDATE bot_strategies SET {sets}, updated_at = now() WHERE str_id = {w.arg(str_id)}",
-            *w.args,
-        )
+async def update(conn: Conn, str_id: int, changes: dict[str, Any]) -> asyncpg.Record | None:
+    await update_by_id(conn, "bot_strategies", "str_id", str_id, changes, jsonb=("params",))
     return await by_id(conn, str_id)
 
 
-async def delete(conn: Any, str_id: int) -> bool:
-    return bool(
-        await conn.execute("DELETE FROM bot_strategies WHERE str_id = $1", str_id) != "DELETE 0"
-    )
+async def delete(conn: Conn, str_id: int) -> bool:
+    return deleted(await conn.execute("DELETE FROM bot_strategies WHERE str_id = $1", str_id))

@@ -6,7 +6,8 @@ from typing import Any
 
 import asyncpg
 
-from fullon_gateway.store.query import Where
+from fullon_gateway.store.conn import Conn
+from fullon_gateway.store.query import Where, deleted, update_by_id
 
 COLUMNS = """s.symbol_id, s.cat_ex_id, c.name AS exchange, s.symbol, s.base, s.quote,
     s.decimals, s.futures, s.updateframe, s.backtest, s.active, s.created_at"""
@@ -26,7 +27,7 @@ def _filters(q: dict[str, Any]) -> Where:
 
 
 async def list_symbols(
-    conn: Any, q: dict[str, Any], after: int | None, limit: int
+    conn: Conn, q: dict[str, Any], after: int | None, limit: int
 ) -> list[asyncpg.Record]:
     w = _filters(q).page("s.symbol_id", after)
     rows: list[asyncpg.Record] = await conn.fetch(
@@ -36,7 +37,7 @@ async def list_symbols(
 
 
 async def search(
-    conn: Any, q: dict[str, Any], after: int | None, limit: int
+    conn: Conn, q: dict[str, Any], after: int | None, limit: int
 ) -> list[asyncpg.Record]:
     w = _filters({"exchange": q.get("exchange")}).page("s.symbol_id", after)
     w.add("strpos(lower(s.symbol), lower({})) > 0", q["q"])
@@ -46,14 +47,14 @@ async def search(
     return rows
 
 
-async def by_id(conn: Any, symbol_id: int) -> asyncpg.Record | None:
+async def by_id(conn: Conn, symbol_id: int) -> asyncpg.Record | None:
     row: asyncpg.Record | None = await conn.fetchrow(
         f"SELECT {COLUMNS} FROM {FROM} WHERE s.symbol_id = $1", symbol_id
     )
     return row
 
 
-async def create(conn: Any, data: dict[str, Any]) -> asyncpg.Record:
+async def create(conn: Conn, data: dict[str, Any]) -> asyncpg.Record:
     cols = list(data)
     w = Where()
     values = ", ".join(w.arg(data[c]) for c in cols)
@@ -65,17 +66,10 @@ async def create(conn: Any, data: dict[str, Any]) -> asyncpg.Record:
     return row
 
 
-async def update(conn: Any, symbol_id: int, changes: dict[str, Any]) -> asyncpg.Record | None:
-    if changes:
-        w = Where()
-        sets = w.assign(changes)
-        await conn.execute(
-            f"UPDATE symbols SET {sets} WHERE symbol_id = {w.arg(symbol_id)}", *w.args
-        )
+async def update(conn: Conn, symbol_id: int, changes: dict[str, Any]) -> asyncpg.Record | None:
+    await update_by_id(conn, "symbols", "symbol_id", symbol_id, changes, touch=False)
     return await by_id(conn, symbol_id)
 
 
-async def delete(conn: Any, symbol_id: int) -> bool:
-    return bool(
-        await conn.execute("DELETE FROM symbols WHERE symbol_id = $1", symbol_id) != "DELETE 0"
-    )
+async def delete(conn: Conn, symbol_id: int) -> bool:
+    return deleted(await conn.execute("DELETE FROM symbols WHERE symbol_id = $1", symbol_id))

@@ -6,6 +6,7 @@ from typing import Any
 
 import asyncpg
 
+from fullon_gateway.store.conn import Conn, Viewer
 from fullon_gateway.store.query import Where
 
 COLUMNS = """trade_id, user_id, bot_id, ex_id, order_id, symbol, side, volume, price, cost, fee,
@@ -25,7 +26,7 @@ STATS = """count(*)::int AS trades,
     max(ts) AS last_trade_at"""
 
 
-def filters(caller: Any, q: dict[str, Any]) -> Where:
+def filters(caller: Viewer, q: dict[str, Any]) -> Where:
     return (
         Where()
         .owner("user_id", caller, q.get("user_id"))
@@ -41,7 +42,7 @@ def filters(caller: Any, q: dict[str, Any]) -> Where:
 
 
 async def list_trades(
-    conn: Any, caller: Any, q: dict[str, Any], after: int | None, limit: int
+    conn: Conn, caller: Viewer, q: dict[str, Any], after: int | None, limit: int
 ) -> list[asyncpg.Record]:
     w = filters(caller, q).page("trade_id", after, descending=True)
     rows: list[asyncpg.Record] = await conn.fetch(
@@ -50,14 +51,14 @@ async def list_trades(
     return rows
 
 
-async def by_id(conn: Any, trade_id: int) -> asyncpg.Record | None:
+async def by_id(conn: Conn, trade_id: int) -> asyncpg.Record | None:
     row: asyncpg.Record | None = await conn.fetchrow(
         f"SELECT {COLUMNS} FROM trades WHERE trade_id = $1", trade_id
     )
     return row
 
 
-async def create(conn: Any, user_id: int, data: dict[str, Any]) -> asyncpg.Record:
+async def create(conn: Conn, user_id: int, data: dict[str, Any]) -> asyncpg.Record:
     row: asyncpg.Record = await conn.fetchrow(
         f"""INSERT INTO trades (user_id, bot_id, ex_id, order_id, symbol, side, volume, price,
                                 cost, fee, roi, roi_pct, dry_run, ts)
@@ -82,13 +83,13 @@ async def create(conn: Any, user_id: int, data: dict[str, Any]) -> asyncpg.Recor
     return row
 
 
-async def stats(conn: Any, caller: Any, q: dict[str, Any]) -> asyncpg.Record:
+async def stats(conn: Conn, caller: Viewer, q: dict[str, Any]) -> asyncpg.Record:
     w = filters(caller, q)
     row: asyncpg.Record = await conn.fetchrow(f"SELECT {STATS} FROM trades {w.sql()}", *w.args)
     return row
 
 
-async def performance(conn: Any, caller: Any, q: dict[str, Any]) -> list[asyncpg.Record]:
+async def performance(conn: Conn, caller: Viewer, q: dict[str, Any]) -> list[asyncpg.Record]:
     """PnL per time bucket with its running total (a window over the buckets)."""
     bucket = q["bucket"]
     assert bucket in BUCKETS  # validated by the schema; never user text in SQL

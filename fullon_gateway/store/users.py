@@ -1,4 +1,4 @@
-"""Queries on users."""
+"""Queries on users: what auth needs, and the admin's view of accounts behind /users."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ from typing import Any
 import asyncpg
 
 from fullon_gateway.errors import Conflict
+from fullon_gateway.store.conn import Conn
+from fullon_gateway.store.query import Where, deleted, update_by_id
 
 USER_COLUMNS = "user_id, email, name, role, is_active, created_at, updated_at"
 
 
 async def create_user(
-    conn: asyncpg.Pool | asyncpg.Connection,
+    conn: Conn,
     email: str,
     password_hash: str,
     name: str = "",
@@ -30,7 +32,7 @@ async def create_user(
     return row
 
 
-async def by_email_with_hash(conn: Any, email: str) -> asyncpg.Record | None:
+async def by_email_with_hash(conn: Conn, email: str) -> asyncpg.Record | None:
     row: asyncpg.Record | None = await conn.fetchrow(
         f"SELECT {USER_COLUMNS}, password_hash FROM users WHERE lower(email) = lower($1)",
         email,
@@ -38,15 +40,42 @@ async def by_email_with_hash(conn: Any, email: str) -> asyncpg.Record | None:
     return row
 
 
-async def by_id(conn: Any, user_id: int) -> asyncpg.Record | None:
+async def by_id(conn: Conn, user_id: int) -> asyncpg.Record | None:
     row: asyncpg.Record | None = await conn.fetchrow(
         f"SELECT {USER_COLUMNS} FROM users WHERE user_id = $1", user_id
     )
     return row
 
 
-async def set_password_hash(conn: Any, user_id: int, password_hash: str) -> None:
+async def set_password_hash(conn: Conn, user_id: int, password_hash: str) -> None:
     await conn.execute(
         "UPDATE users SET password_hash = $2, updated_at = now() WHERE user_id = $1",
         user_id, password_hash,
     )
+
+
+async def list_users(
+    conn: Conn,
+    *,
+    role: str | None,
+    is_active: bool | None,
+    q: str | None,
+    after: int | None,
+    limit: int,
+) -> list[asyncpg.Record]:
+    w = Where().maybe("role = {}", role).maybe("is_active = {}", is_active).page("user_id", after)
+    if q:
+        w.add("(strpos(lower(email), lower({})) > 0 OR strpos(lower(name), lower({})) > 0)", q, q)
+    rows: list[asyncpg.Record] = await conn.fetch(
+        f"SELECT {USER_COLUMNS} FROM users {w.sql()} ORDER BY user_id LIMIT {limit + 1}", *w.args
+    )
+    return rows
+
+
+async def update_user(conn: Conn, user_id: int, changes: dict[str, Any]) -> asyncpg.Record | None:
+    await update_by_id(conn, "users", "user_id", user_id, changes)
+    return await by_id(conn, user_id)
+
+
+async def delete_user(conn: Conn, user_id: int) -> bool:
+    return deleted(await conn.execute("DELETE FROM users WHERE user_id = $1", user_id))

@@ -6,6 +6,7 @@ from typing import Any
 
 import asyncpg
 
+from fullon_gateway.store.conn import Conn, Viewer
 from fullon_gateway.store.orders import OPEN_STATUSES
 from fullon_gateway.store.query import Where
 from fullon_gateway.store.trades import STATS
@@ -26,7 +27,7 @@ SELECT b.bot_id, b.name, b.user_id, b.active, b.dry_run,
 
 
 async def bot_dashboard(
-    conn: Any, caller: Any, q: dict[str, Any], after: int | None, limit: int
+    conn: Conn, caller: Viewer, q: dict[str, Any], after: int | None, limit: int
 ) -> list[asyncpg.Record]:
     w = (
         Where()
@@ -41,7 +42,7 @@ async def bot_dashboard(
     return rows
 
 
-async def portfolio_stats(conn: Any, caller: Any, q: dict[str, Any]) -> dict[str, Any]:
+async def portfolio_stats(conn: Conn, caller: Viewer, q: dict[str, Any]) -> dict[str, Any]:
     w = Where().owner("user_id", caller, q.get("user_id"))
     where = w.sql()
     both = f"{where} AND" if where else "WHERE"
@@ -67,7 +68,7 @@ async def portfolio_stats(conn: Any, caller: Any, q: dict[str, Any]) -> dict[str
     return {**dict(totals), "by_exchange": [dict(r) for r in by_exchange]}
 
 
-async def trading_overview(conn: Any, caller: Any, q: dict[str, Any]) -> dict[str, Any]:
+async def trading_overview(conn: Conn, caller: Viewer, q: dict[str, Any]) -> dict[str, Any]:
     tw = (
         Where()
         .owner("user_id", caller, q.get("user_id"))

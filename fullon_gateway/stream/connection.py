@@ -41,7 +41,7 @@ _CLOSE_TIMEOUT = 5.0
 
 
 class Connection:
-    """Implements registry.LiveSocket: user_id, session_id, api_key_id, close_with."""
+    """One socket: its caller, its subscriptions, its queue and its writer task."""
 
     def __init__(self, ws: web.WebSocketResponse, metrics: Metrics, queue_limit: int,
                  batch: bool, label: str = "", counters: StreamCounters | None = None) -> None:

@@ -47,28 +47,13 @@ def parse_change(raw: bytes) -> Change:
 def fullon_change(msg: dict[str, Any]) -> Change:
     """A change the fullon sequencer made from a fullon write (fullon/sequencer.py):
     its value is decoded leniently and shaped here, once per process."""
-    from fullon_gateway.fullon.decode import decode_change
+    from fullon_gateway.stream.fullon.decode import decode_change
 
     seq = int(msg["seq"])
     decoded = decode_change(msg)
     tail = b'"seq":%d,"result":%s}' % (seq, jsonutil.dumps(decoded.data))
     return Change(seq, int(msg.get("prev") or 0), decoded.key, decoded.data, msg.get("ts"),
                   tail, decoded.nonfinite)
-
-
-def legacy_ticker(channel: str, raw: bytes) -> Change:
-    """fullon_cache ``set_ticker`` message (Tick JSON on ticker_updates:{ex}:{symbol}).
-
-    It carries no seq (it never went through the publisher), so the frame says
-    ``"seq": null``; its value is in the snapshot hash, never in the history.
-    """
-    _, exchange, symbol = channel.split(":", 2)
-    tick = jsonutil.loads(raw)
-    if not isinstance(tick, dict):
-        raise ValueError("ticker is not an object")
-    data = {**tick, "exchange": exchange, "symbol": symbol}
-    return Change(None, 0, symbol, data, None,
-                  b'"seq":null,"result":' + jsonutil.dumps(data) + b"}")
 
 
 def head(stream: str, request_id: Any, stream_key: str) -> bytes:

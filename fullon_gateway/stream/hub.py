@@ -1,14 +1,15 @@
-"""The Redis fan-out hub: one pub/sub connection per process.
+"""The Redis pub/sub transport: one connection per process, one listener per channel.
 
-Channels are subscribed while at least one listener wants them (reference counts)
-and unsubscribed when the last one leaves. Each message is handed, as raw bytes, to
-every listener of its channel; listeners must be quick and non-blocking (they decode
-once and enqueue). ``subscribe`` returns only after Redis confirmed the subscription,
-so a caller can read a snapshot afterwards knowing no later publish is missed.
+The hub only moves bytes: ``listen`` puts one listener on a channel or a glob pattern
+(a ``Channel``) and returns once Redis confirmed the subscription, so a caller can
+read a snapshot afterwards knowing no later publish is missed; ``unlisten`` takes it
+off. Who wants a channel, and how many of them, is the fan-out's business
+(fanout.py). Each message reaches its listener as ``(channel, raw bytes)``, without
+the prefix; listeners must be quick and never block (they decode once and enqueue).
 
 When the connection drops, the hub reconnects with backoff, resubscribes every
-channel and then calls the reconnect callbacks so that streams can resync what they
-may have missed while it was down.
+channel and, once Redis confirmed them all, runs the reconnect callbacks so that the
+streams can resync what they may have missed meanwhile.
 """
 
 from __future__ import annotations
@@ -17,40 +18,53 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Coroutine
-from typing import Any
+from types import TracebackType
+from typing import Any, NamedTuple
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from fullon_gateway.stream.names import glob_escape
+
 log = logging.getLogger(__name__)
 
 Listener = Callable[[str, bytes], None]
 ReconnectCallback = Callable[[], Coroutine[Any, Any, None]]
 
-_IDLE_PING = 5.0  # seconds without traffic before the hub pings Redis
+IDLE_PING = 5.0  # seconds without traffic before the hub pings Redis
 _BACKOFF_MAX = 5.0
+_CONTROL = "gateway:hub"
+
+
+class Channel(NamedTuple):
+    """A Redis channel name (SUBSCRIBE) or, with ``pattern``, a glob (PSUBSCRIBE)."""
+
+    name: str
+    pattern: bool = False
 
 
 class Hub:
-    def __init__(self, redis_url: str, prefix: str = "") -> None:
+    def __init__(self, redis_url: str, prefix: str = "", idle_ping: float = IDLE_PING) -> None:
         self._url = redis_url
         self._prefix = prefix
-        self._listeners: dict[str, set[Listener]] = {}
-        # Pattern subscriptions (PSUBSCRIBE), for publishers whose channel names cannot
-        # be listed in advance (fullon_cache's per-symbol ticker channels).
-        self._patterns: dict[str, set[Listener]] = {}
-        self._pconfirmed: dict[str, asyncio.Future[None]] = {}
-        self._confirmed: dict[str, asyncio.Future[None]] = {}
+        self._idle_ping = idle_ping
+        # One table per subscription kind: the read loop looks a message up in one dict.
+        self._channels: dict[str, Listener] = {}
+        # PSUBSCRIBE, for publishers whose channel names cannot be listed in advance
+        # (fullon_cache's per-symbol ticker channels).
+        self._patterns: dict[str, Listener] = {}
+        self._waiting: dict[Channel, list[asyncio.Future[None]]] = {}
         self._reconnect_callbacks: list[ReconnectCallback] = []
         self._client: aioredis.Redis | None = None
         self._pubsub: Any = None
         self._task: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
-        self._lock = asyncio.Lock()  # serializes SUBSCRIBE/UNSUBSCRIBE commands
+        self._lock = asyncio.Lock()  # serializes commands on the pub/sub connection
         self.reconnects = 0
         self.messages = 0
+        self.pings = 0  # idle pings sent (each answered one resets the silence count)
         # Reconnect callbacks run once Redis confirmed every resubscription, so a
         # resync's snapshot read cannot miss a publish that the new connection missed.
         self._unconfirmed = 0
@@ -67,104 +81,80 @@ class Hub:
                 await self._task
         await self._close_connection()
 
+    async def __aenter__(self) -> Hub:
+        await self.start()
+        return self
+
+    async def __aexit__(self, _t: type[BaseException] | None, _e: BaseException | None,
+                        _tb: TracebackType | None) -> None:
+        await self.stop()
+
     @property
     def connected(self) -> bool:
         return self._connected.is_set()
 
     @property
     def channel_count(self) -> int:
-        return len(self._listeners)
+        return len(self._channels) + len(self._patterns)
 
-    def listener_count(self, channel: str) -> int:
-        return len(self._listeners.get(channel, ()))
+    def listening(self, channel: Channel) -> bool:
+        return channel.name in self._table(channel)
 
     def on_reconnect(self, callback: ReconnectCallback) -> None:
         self._reconnect_callbacks.append(callback)
 
     # -- subscriptions ---------------------------------------------------------------
-    async def subscribe(
-        self, channel: str, listener: Listener, timeout: float = 5.0
-    ) -> None:
-        """Add a listener; on the first one, subscribe in Redis and wait for its ack."""
-        await self._add(channel, listener, timeout, pattern=False)
+    def _table(self, channel: Channel) -> dict[str, Listener]:
+        return self._patterns if channel.pattern else self._channels
 
-    async def psubscribe(
-        self, pattern: str, listener: Listener, timeout: float = 5.0
-    ) -> None:
-        """Like ``subscribe`` for a glob pattern; the listener gets each matching channel."""
-        await self._add(pattern, listener, timeout, pattern=True)
+    def _wire_name(self, channel: Channel) -> str:
+        # The prefix is matched literally inside a pattern.
+        return (glob_escape(self._prefix) if channel.pattern else self._prefix) + channel.name
 
-    async def _add(self, name: str, listener: Listener, timeout: float, pattern: bool) -> None:
-        registry = self._patterns if pattern else self._listeners
-        pending = self._pconfirmed if pattern else self._confirmed
-        listeners = registry.setdefault(name, set())
-        listeners.add(listener)
-        future = pending.get(name)
-        sender = future is None
-        if future is None:
-            if len(listeners) > 1:
-                return  # the channel is already confirmed
-            future = asyncio.get_running_loop().create_future()
-            pending[name] = future
-        # Later listeners wait for the same confirmation. It may also come from a
-        # reconnect's resubscription, after the first subscriber gave up.
+    async def listen(self, channel: Channel, listener: Listener) -> None:
+        """Make ``listener`` the channel's listener; returns once Redis confirmed it.
+
+        No timeout of its own (the caller bounds the wait): while Redis is down the
+        channel stays registered and the reconnect's resubscription confirms it.
+        """
+        self._table(channel)[channel.name] = listener
+        confirmed = asyncio.get_running_loop().create_future()
+        waiting = self._waiting.setdefault(channel, [])
+        waiting.append(confirmed)
         try:
-            async with asyncio.timeout(timeout):
-                if sender:
-                    await self._connected.wait()
-                    async with self._lock:
-                        if pattern:
-                            await self._pubsub.psubscribe(self._prefix_pattern(name))
-                        else:
-                            await self._pubsub.subscribe(self._prefix + name)
-                await asyncio.shield(future)
-        except BaseException as exc:
-            self._discard(name, listener, pattern)
-            if name not in registry and pending.get(name) is future:
-                del pending[name]  # nobody is waiting any more
-            if isinstance(exc, TimeoutError):  # a bare TimeoutError says nothing to an operator
-                raise TimeoutError(
-                    f"Redis did not confirm a subscription to {name!r} within {timeout} s"
-                ) from None
+            await self._connected.wait()
+            async with self._lock:
+                if channel.pattern:
+                    await self._pubsub.psubscribe(self._wire_name(channel))
+                else:
+                    await self._pubsub.subscribe(self._wire_name(channel))
+            await confirmed
+        except BaseException:
+            table = self._table(channel)
+            if table.get(channel.name) is listener:
+                del table[channel.name]
             raise
+        finally:
+            if confirmed in waiting:
+                waiting.remove(confirmed)
+            if not waiting and self._waiting.get(channel) is waiting:
+                del self._waiting[channel]
 
-    def keep(self, channel: str, listener: Listener) -> None:
-        """Register a listener for the hub's whole life without waiting for Redis: the
-        channel is subscribed at the next (re)connect, as every registered one is."""
-        self._listeners.setdefault(channel, set()).add(listener)
+    def keep(self, channel: Channel, listener: Listener) -> None:
+        """Register a listener without waiting for Redis: the channel is subscribed at the
+        next (re)connect, as every registered one is."""
+        self._table(channel)[channel.name] = listener
 
-    async def unsubscribe(self, channel: str, listener: Listener) -> None:
-        if self._discard(channel, listener) and self._connected.is_set():
-            with contextlib.suppress(RedisError, OSError):
-                async with self._lock:
-                    await self._pubsub.unsubscribe(self._prefix + channel)
-
-    async def punsubscribe(self, pattern: str, listener: Listener) -> None:
-        if self._discard(pattern, listener, True) and self._connected.is_set():
-            with contextlib.suppress(RedisError, OSError):
-                async with self._lock:
-                    await self._pubsub.punsubscribe(self._prefix_pattern(pattern))
-
-    def _prefix_pattern(self, pattern: str) -> str:
-        from fullon_gateway.stream.names import glob_escape
-
-        return glob_escape(self._prefix) + pattern
-
-    def _unprefix_pattern(self, pattern: str) -> str:
-        escaped = self._prefix_pattern("")
-        return pattern[len(escaped):] if pattern.startswith(escaped) else pattern
-
-    def _discard(self, channel: str, listener: Listener, pattern: bool = False) -> bool:
-        """Remove a listener; True when the channel (or pattern) has none left."""
-        registry = self._patterns if pattern else self._listeners
-        listeners = registry.get(channel)
-        if listeners is None:
-            return False
-        listeners.discard(listener)
-        if listeners:
-            return False
-        del registry[channel]
-        return True
+    async def unlisten(self, channel: Channel) -> None:
+        """Drop the channel's listener and unsubscribe (harmless when there is none)."""
+        if self._table(channel).pop(channel.name, None) is None or not self.connected:
+            return
+        with contextlib.suppress(RedisError, OSError):
+            async with self._lock:
+                if channel.pattern:
+                    await self._pubsub.punsubscribe(self._wire_name(channel))
+                else:
+                    await self._pubsub.unsubscribe(self._wire_name(channel))
 
     # -- the reader ------------------------------------------------------------------
     async def _connect(self) -> None:
@@ -173,13 +163,14 @@ class Hub:
             self._url, retry=Retry(NoBackoff(), 0), socket_connect_timeout=2.0
         )
         self._pubsub = self._client.pubsub()
-        channels = [self._prefix + c for c in self._listeners]
+        channels = [self._prefix + c for c in self._channels]
+        patterns = [self._wire_name(Channel(p, True)) for p in self._patterns]
         # A control channel keeps the connection subscribed (and readable) even when
         # no stream wants anything yet.
-        self._unconfirmed = 1 + len(channels) + len(self._patterns)
-        await self._pubsub.subscribe(self._prefix + "gateway:hub", *channels)
-        if self._patterns:
-            await self._pubsub.psubscribe(*(self._prefix_pattern(p) for p in self._patterns))
+        self._unconfirmed = 1 + len(channels) + len(patterns)
+        await self._pubsub.subscribe(self._prefix + _CONTROL, *channels)
+        if patterns:
+            await self._pubsub.psubscribe(*patterns)
 
     async def _close_connection(self) -> None:
         self._connected.clear()
@@ -217,8 +208,10 @@ class Hub:
     async def _read_forever(self) -> None:
         idle_pings = 0
         prefix_len = len(self._prefix)
+        pattern_prefix_len = len(glob_escape(self._prefix))
+        channels, patterns = self._channels, self._patterns
         while True:
-            msg = await self._pubsub.get_message(timeout=_IDLE_PING)
+            msg = await self._pubsub.get_message(timeout=self._idle_ping)
             if msg is None:
                 # Nothing for a while: ping, and give up on a connection that stays
                 # silent through two pings (a dead peer never sends an EOF).
@@ -227,36 +220,32 @@ class Hub:
                     raise ConnectionError("redis pub/sub silent")
                 async with self._lock:
                     await self._pubsub.ping()
+                self.pings += 1
                 continue
             idle_pings = 0
             kind = msg["type"]
             if kind == "message":
-                channel = msg["channel"].decode()[prefix_len:]
-                self.messages += 1
-                for listener in tuple(self._listeners.get(channel, ())):
-                    try:
-                        listener(channel, msg["data"])
-                    except Exception:
-                        log.exception("hub listener failed on %s", channel)
+                listener = channels.get(msg["channel"].decode()[prefix_len:])
             elif kind == "pmessage":
-                pattern = self._unprefix_pattern(msg["pattern"].decode())
+                listener = patterns.get(msg["pattern"].decode()[pattern_prefix_len:])
+            else:
+                if kind in ("subscribe", "psubscribe"):
+                    self._confirmed_one(kind, msg["channel"].decode())
+                continue
+            self.messages += 1
+            if listener is not None:
                 channel = msg["channel"].decode()[prefix_len:]
-                self.messages += 1
-                for listener in tuple(self._patterns.get(pattern, ())):
-                    try:
-                        listener(channel, msg["data"])
-                    except Exception:
-                        log.exception("hub listener failed on %s", channel)
-            elif kind in ("subscribe", "psubscribe"):
-                self._confirmed_one(kind, msg["channel"].decode())
-            if kind in ("message", "pmessage"):
-                # Let the socket writers run before the next message: redis-py hands
-                # over everything it has buffered back to back, and without a yield
-                # two publishes that arrive together conflate on every socket before
-                # any writer sent the first (measured: 3x the clean fan-out rate).
-                await asyncio.sleep(0)
+                try:
+                    listener(channel, msg["data"])
+                except Exception:
+                    log.exception("hub listener failed on %s", channel)
+            # Let the socket writers run before the next message: redis-py hands over
+            # everything it has buffered back to back, and without a yield two
+            # publishes that arrive together conflate on every socket before any
+            # writer sent the first (measured: 3x the clean fan-out rate).
+            await asyncio.sleep(0)
 
-    def _confirmed_one(self, kind: str, name: str) -> None:
+    def _confirmed_one(self, kind: str, wire_name: str) -> None:
         if self._unconfirmed > 0:
             self._unconfirmed -= 1
             if self._unconfirmed == 0 and self._resync_due:
@@ -264,8 +253,9 @@ class Hub:
                 for callback in list(self._reconnect_callbacks):
                     asyncio.create_task(callback())  # noqa: RUF006 - fire and forget
         if kind == "psubscribe":
-            future = self._pconfirmed.pop(self._unprefix_pattern(name), None)
+            channel = Channel(wire_name[len(glob_escape(self._prefix)):], True)
         else:
-            future = self._confirmed.pop(name[len(self._prefix):], None)
-        if future is not None and not future.done():
-            future.set_result(None)
+            channel = Channel(wire_name[len(self._prefix):])
+        for future in self._waiting.get(channel, ()):
+            if not future.done():
+                future.set_result(None)

@@ -1,9 +1,7 @@
-"""The WebSocket protocol: envelopes, error codes, and one marshmallow schema per action.
+"""The WebSocket protocol: envelopes, error codes, and the fields params are made of.
 
-Client -> server: ``{"action", "request_id", "params"}``. Every action is in
-``ACTIONS`` with the schema its params must pass; the fullon action names
-(``stream_tickers``, ``get_balance``...) are aliases onto a stream with a kind:
-``subscribe`` (a live subscription) or ``get`` (the current state, once).
+Client -> server: ``{"action", "request_id", "params"}``. Which actions exist, and
+the schema each one's params must pass, is the command registry's (commands.py).
 """
 
 from __future__ import annotations
@@ -12,11 +10,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, validate
 
 from fullon_gateway import jsonutil
 from fullon_gateway.ohlcv.timeframes import VALID_TIMEFRAMES as TIMEFRAMES
-from fullon_gateway.stream.streams import STREAMS
 
 MALFORMED_MESSAGE = "MALFORMED_MESSAGE"
 INVALID_OPERATION = "INVALID_OPERATION"
@@ -57,57 +54,6 @@ class _Symbols(fields.Field):
         return value
 
 
-class _Filters(Schema):
-    exchange = fields.Str(validate=_NAME)
-    symbols = _Symbols()
-    symbol = fields.Str(validate=_SYMBOL)
-    timeframe = fields.Str(validate=validate.OneOf(TIMEFRAMES))
-    ex_id = fields.Int(strict=True, validate=_ID)
-    bot_id = fields.Int(strict=True, validate=_ID)
-    process_type = fields.Str(validate=_NAME)
-
-
-_REQUIRED = {
-    "tickers": ("exchange",),
-    "trades": ("exchange", "symbol"),
-    "ohlcv": ("exchange", "symbol", "timeframe"),
-}
-_ALLOWED = {
-    "tickers": {"exchange", "symbols", "symbol"},
-    "trades": {"exchange", "symbol"},
-    "ohlcv": {"exchange", "symbol", "timeframe"},
-    "orders": {"ex_id", "bot_id"},
-    "accounts": {"ex_id"},
-    "bots": {"bot_id"},
-    "process": {"process_type"},
-}
-
-
-def check_filters(stream: str, data: dict[str, Any]) -> None:
-    errors: dict[str, list[str]] = {}
-    for name in _REQUIRED.get(stream, ()):
-        if name not in data:
-            errors[name] = [f"required for the {stream} stream"]
-    for name in data:
-        if name not in _ALLOWED[stream] and name not in ("stream", "since"):
-            errors[name] = [f"not a filter of the {stream} stream"]
-    if errors:
-        raise ValidationError(errors)
-
-
-class SubscribeSchema(_Filters):
-    stream = fields.Str(required=True, validate=validate.OneOf(STREAMS))
-    since = fields.Int(strict=True, validate=validate.Range(min=0))
-
-    @validates_schema
-    def _per_stream(self, data: dict[str, Any], **_kw: Any) -> None:
-        if data.get("stream") in _ALLOWED:
-            check_filters(data["stream"], data)
-        # one "symbol" on tickers means that symbol only
-        if data.get("stream") == "tickers" and "symbol" in data and "symbols" in data:
-            raise ValidationError({"symbol": ["give symbol or symbols, not both"]})
-
-
 class UnsubscribeSchema(Schema):
     # No upper bound of its own: a ticker key names up to 500 symbols (tens of KB), and
     # ws_max_frame already bounds what a client can send.
@@ -122,18 +68,9 @@ class EmptySchema(Schema):
     pass
 
 
-@dataclass(frozen=True)
-class Action:
-    name: str
-    schema: Schema
-    kind: str  # control | subscribe | get
-    stream: str | None = None
-    # For aliases: how the alias's params map onto the stream's filters.
-    fixed: tuple[tuple[str, Any], ...] = ()
-
-
-def _field(name: str, required: bool) -> fields.Field:
-    """A fresh field instance (marshmallow fields must not be shared between schemas)."""
+def filter_field(name: str, required: bool = False) -> fields.Field:
+    """The field of one stream filter; a fresh instance each call (marshmallow fields
+    must not be shared between schemas). Every filter any stream kind names is here."""
     kw: dict[str, Any] = {"required": required}
     match name:
         case "exchange" | "process_type":
@@ -147,56 +84,6 @@ def _field(name: str, required: bool) -> fields.Field:
         case "ex_id" | "bot_id":
             return fields.Int(strict=True, validate=_ID, **kw)
     raise AssertionError(name)
-
-
-def _alias_schema(stream: str, required: tuple[str, ...], optional: tuple[str, ...],
-                  extra: dict[str, fields.Field] | None = None) -> Schema:
-    spec: dict[str, fields.Field] = {n: _field(n, True) for n in required}
-    spec.update({n: _field(n, False) for n in optional})
-    spec.update(extra or {})
-    if not spec:
-        return EmptySchema()
-    return Schema.from_dict(spec, name=f"{stream}_alias")()
-
-
-def _since() -> dict[str, fields.Field]:
-    return {"since": fields.Int(strict=True, validate=validate.Range(min=0))}
-
-
-ACTIONS: dict[str, Action] = {a.name: a for a in (
-    Action("auth", TokenSchema(), "control"),
-    Action("refresh", TokenSchema(), "control"),
-    Action("ping", EmptySchema(), "control"),
-    Action("subscribe", SubscribeSchema(), "subscribe"),
-    Action("unsubscribe", UnsubscribeSchema(), "control"),
-    # fullon names
-    Action("get_ticker", _alias_schema("tickers", ("exchange", "symbol"), ()), "get", "tickers"),
-    Action("get_all_tickers", _alias_schema("tickers", ("exchange",), ()), "get", "tickers"),
-    Action("stream_tickers", _alias_schema("tickers", ("exchange",), ("symbols", "symbol"),
-                                           _since()), "subscribe", "tickers"),
-    Action("get_order_status", _alias_schema(
-        "orders", ("ex_id",), ("bot_id",),
-        {"order_id": fields.Str(validate=validate.Length(1, 128))}), "get", "orders"),
-    Action("stream_order_queue", _alias_schema("orders", (), ("ex_id", "bot_id"), _since()),
-           "subscribe", "orders"),
-    Action("get_balance", _alias_schema("accounts", ("ex_id",), ()), "get", "accounts"),
-    Action("get_positions", _alias_schema("accounts", ("ex_id",), ()), "get", "accounts"),
-    Action("stream_positions", _alias_schema("accounts", (), ("ex_id",), _since()),
-           "subscribe", "accounts"),
-    Action("get_bot_status", _alias_schema("bots", (), ("bot_id",)), "get", "bots"),
-    Action("stream_bot_status", _alias_schema("bots", (), ("bot_id",), _since()),
-           "subscribe", "bots"),
-    Action("get_latest_ohlcv_bars", _alias_schema(
-        "ohlcv", ("exchange", "symbol", "timeframe"), (),
-        {"count": fields.Int(strict=True, validate=validate.Range(1, 100))}), "get", "ohlcv"),
-    Action("stream_ohlcv", _alias_schema("ohlcv", ("exchange", "symbol", "timeframe"), (),
-                                         _since()), "subscribe", "ohlcv"),
-    Action("get_system_health", EmptySchema(), "get", "process"),
-    Action("get_active_processes", _alias_schema("process", (), ("process_type",)), "get",
-           "process"),
-    Action("stream_process_health", _alias_schema("process", (), ("process_type",), _since()),
-           "subscribe", "process"),
-)}
 
 
 @dataclass(frozen=True)
@@ -236,15 +123,12 @@ class _Malformed(ProtocolError):
         self.action = action
 
 
-def load_params(action: Action, params: dict[str, Any]) -> dict[str, Any]:
+def load_params(schema: Schema, params: dict[str, Any]) -> dict[str, Any]:
+    """Params validated by ``schema``; ProtocolError(INVALID_PARAMS) saying what is wrong."""
     try:
-        data: dict[str, Any] = action.schema.load(params)
+        data: dict[str, Any] = schema.load(params)
     except ValidationError as exc:
         raise ProtocolError(INVALID_PARAMS, _describe(exc.messages)) from None
-    if action.kind == "subscribe" and action.stream is not None:
-        data["stream"] = action.stream
-    if data.get("stream") == "tickers" and "symbol" in data:
-        data["symbols"] = [data.pop("symbol")]
     return data
 
 

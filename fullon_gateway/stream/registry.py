@@ -1,46 +1,47 @@
-"""Every open WebSocket of this process, so shutdown and revocations can reach them."""
+"""Every open WebSocket of this process: shutdown, revocations and the sweeps reach
+them here (the one registry; ``app[SOCKETS]`` is this object)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from typing import Protocol
 
+from fullon_gateway.auth.revocation import Revocation
+from fullon_gateway.stream.connection import Connection
 
-class LiveSocket(Protocol):
-    """What the registry needs from a connection."""
-
-    user_id: int | None
-    session_id: object | None
-    api_key_id: int | None
-
-    async def close_with(self, code: int, reason: str) -> None: ...
+# The close reason (1008) a socket gets when its credential is revoked.
+CLOSE_REASONS = {
+    Revocation.SESSION: "session revoked",
+    Revocation.USER: "user disabled",
+    Revocation.USER_ROLE: "role changed",
+    Revocation.API_KEY: "key revoked",
+}
 
 
 class SocketRegistry:
     def __init__(self) -> None:
-        self._sockets: set[LiveSocket] = set()
+        self._sockets: set[Connection] = set()
 
     def __len__(self) -> int:
         return len(self._sockets)
 
-    def __iter__(self) -> Iterator[LiveSocket]:
+    def __iter__(self) -> Iterator[Connection]:
         return iter(tuple(self._sockets))
 
-    def add(self, sock: LiveSocket) -> None:
+    def add(self, sock: Connection) -> None:
         self._sockets.add(sock)
 
-    def discard(self, sock: LiveSocket) -> None:
+    def discard(self, sock: Connection) -> None:
         self._sockets.discard(sock)
 
-    def affected_by(self, kind: str, ident: object) -> list[LiveSocket]:
+    def affected_by(self, kind: Revocation, ident: object) -> list[Connection]:
         """Sockets whose credential a revocation of ``kind``/``ident`` touches."""
         match kind:
-            case "session":
+            case Revocation.SESSION:
                 return [s for s in self if s.session_id == ident]
-            case "user" | "user_role":
+            case Revocation.USER | Revocation.USER_ROLE:
                 return [s for s in self if s.user_id == ident]
-            case "api_key":
+            case Revocation.API_KEY:
                 return [s for s in self if s.api_key_id == ident]
         return []
 

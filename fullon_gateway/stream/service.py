@@ -6,19 +6,20 @@ Gapless subscribe, the invariant everything here protects:
 2. read the current state and the global seq ``G`` in one MULTI (atomic with the
    publisher's script): everything published up to ``G`` is in what we read, and
    everything published after it has a seq > ``G`` and is in the buffer;
-3. queue ack + snapshot (or the replay), then the buffered changes with seq > ``G``,
-   and switch the subscription to live - all without awaiting in between;
+3. ``fanout.go_live``: ack + snapshot (or the replay), then the buffered changes with
+   seq > ``G``, and the switch to live - one plain function, so nothing in between;
 4. the snapshot came over another connection than the hub's, so a change it already
    holds may still be on its way to the hub: live delivery drops any seq not above
    the last one the client has (the hub's one connection delivers in seq order).
 The same routine resyncs every subscription after the hub reconnected to Redis, and
-a subscription whose units changed because ownership changed.
+a subscription whose units changed because ownership changed. Revocations reach the
+sockets here too (``on_revocation``, the process's one revocation listener).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import datetime as dt
 import logging
 import time
 from typing import Any
@@ -27,71 +28,59 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from fullon_gateway.auth.identity import Caller
-from fullon_gateway.auth.service import AuthFailure, AuthService
-from fullon_gateway.fullon.reads import FullonReads
+from fullon_gateway.auth.revocation import Revocation
 from fullon_gateway.metrics import Metrics
 from fullon_gateway.settings import Settings
 from fullon_gateway.stream import frames, names
 from fullon_gateway.stream.access import Ownership
-from fullon_gateway.stream.connection import GOING_AWAY, Connection
+from fullon_gateway.stream.connection import Connection
 from fullon_gateway.stream.counters import StreamCounters
-from fullon_gateway.stream.fanout import Fanout, Subscription
+from fullon_gateway.stream.fanout import Ack, Fanout, Replay, Snapshot, Subscription, go_live
 from fullon_gateway.stream.hub import Hub
-from fullon_gateway.stream.streams import (
-    PRIVATE,
+from fullon_gateway.stream.kinds import (
+    KINDS,
     AccessError,
+    Process,
+    StreamKind,
     Tally,
     Target,
-    build_snapshot,
-    queue_snapshot,
     resolve,
 )
+from fullon_gateway.stream.registry import CLOSE_REASONS, SocketRegistry
 
 log = logging.getLogger(__name__)
 
+POLICY_VIOLATION = 1008
+STALE_AFTER = 300.0  # seconds without a heartbeat before a process counts as stale
 _RESYNC_ATTEMPTS = 6
 
 
 class StreamService:
     def __init__(self, settings: Settings, redis: aioredis.Redis, hub: Hub,
-                 db: asyncpg.Pool, metrics: Metrics) -> None:
+                 db: asyncpg.Pool, metrics: Metrics, sockets: SocketRegistry) -> None:
         self.settings = settings
         self.redis = redis
         self.prefix = settings.redis_prefix
         self.metrics = metrics
         self.counters = StreamCounters(metrics)  # shared by the fan-out and every socket
-        self.fanout = Fanout(hub, metrics, self.counters)
+        self.fanout = Fanout(hub, self.counters)
         self.ownership = Ownership(db, settings.auth_cache_ttl)
-        self.connections: set[Connection] = set()
-        self.fullon_reads = FullonReads(redis, settings.redis_prefix)
+        self.sockets = sockets
         self._tasks: set[asyncio.Task[Any]] = set()
         # One ownership refresh at a time: two announcements in a row (the local one and
         # its echo over Redis, say) must not both re-attach the same subscription.
         self._refresh_lock = asyncio.Lock()
 
     # -- reading state --------------------------------------------------------------
-    async def read_snapshot(self, t: Target) -> tuple[int, dict[str, Any]]:
+    async def read_snapshot(self, t: Target) -> Snapshot:
         """(global seq G, snapshot result) read atomically."""
-        p = self.prefix
         tally = Tally()
-        if t.stream in ("process", "orders"):
-            # Their key names are only known inside Redis: one read-only script each.
-            if t.stream == "process":
-                g, rows = await self.fullon_reads.processes()
-            else:
-                g, rows = await self.fullon_reads.orders(t.params["ex_ids"])
-            result = build_snapshot(t, list(rows), tally)
-        else:
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.get(p + names.SEQ_COUNTER)
-                queue_snapshot(pipe, t, p)
-                res = await pipe.execute()
-            g, result = int(res[0] or 0), build_snapshot(t, res[1:], tally)
-        if tally.nonfinite:
+        g, result = await t.kind.read_snapshot(self.redis, self.prefix, t, tally)
+        if tally.nonfinite:  # fullon's NaN/Infinity, read as null
             self.counters.nonfinite(t.stream).inc(tally.nonfinite)
-        return g, result
+        return Snapshot(g, result)
 
-    async def read_replay(self, t: Target, since: int) -> tuple[int, list[frames.Change]] | None:
+    async def read_replay(self, t: Target, since: int) -> Replay | None:
         """(G, changes after ``since``) if history still covers the gap, else None."""
         p = self.prefix
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -117,73 +106,38 @@ class StreamService:
                 changes.append(first)
                 changes.extend(frames.parse_change(e[1][b"m"]) for e in entries[1:])
         changes.sort(key=lambda c: c.seq or 0)
-        return g, changes
+        return Replay(g, changes)
 
     # -- subscriptions --------------------------------------------------------------
-    async def _attach(self, sub: Subscription) -> None:
-        t = sub.target
-        for channel in t.channels:
-            await self.fanout.add(channel, sub)
-        for pattern in t.patterns:
-            await self.fanout.add(pattern, sub, pattern=True)
-
-    async def _detach(self, sub: Subscription) -> None:
-        t = sub.target
-        for channel in t.channels:
-            await self.fanout.remove(channel, sub)
-        for pattern in t.patterns:
-            await self.fanout.remove(pattern, sub, pattern=True)
-
-    async def sync(self, sub: Subscription, since: int | None,
-                   ack_result: dict[str, Any] | None = None, action: str = "") -> None:
+    async def sync(self, sub: Subscription, since: int | None, ack: Ack | None = None) -> None:
         """Steps 2 and 3 of the invariant above (the subscription is attached)."""
-        t = sub.target
         if sub.buffer is None:
             sub.buffer = []
         try:
-            replay = await self.read_replay(t, since) if since is not None else None
-            if replay is not None and not _replay_fits(sub, replay, ack_result is not None):
-                # More than the socket's queue has room for would close it 1013 on every
-                # resume: treat the gap as too old and start afresh (recovered: false).
-                replay = None
-            snap = None if replay is not None else await self.read_snapshot(t)
+            state: Snapshot | Replay | None = None
+            if since is not None:
+                state = await self.read_replay(sub.target, since)
+                if state is not None and not _replay_fits(sub, state, ack is not None):
+                    # More than the socket's queue has room for would close it 1013 on
+                    # every resume: treat the gap as too old and start afresh.
+                    state = None
+            if state is None:
+                state = await self.read_snapshot(sub.target)
         except BaseException:
             sub.buffer = None
             raise
-        conn = sub.conn
-        if not sub.active or conn.closing:
+        if not sub.active or sub.conn.closing:
             sub.buffer = None
             return
-        # -- from here on, no await: the order on the queue is the order on the wire --
-        recovered = None if since is None else replay is not None
-        if ack_result is not None:
-            if recovered is not None:
-                ack_result["recovered"] = recovered
-            conn.enqueue(frames.reply(sub.request_id, action, ack_result))
-        if replay is not None:
-            g, changes = replay
-            for change in changes:
-                sub.send_replayed(change)
-        else:
-            assert snap is not None
-            g, result = snap
-            # After Redis lost its data the counter is gone (g = 0) until the next
-            # publish restarts it from the clock; never show the client a smaller seq.
-            shown = max(g, sub.last_seq)
-            conn.enqueue(frames.snapshot(t.stream, sub.request_id, t.stream_key, shown, result,
-                                         recovered), stream=t.stream)
-        sub.last_seq = max(sub.last_seq, g)
-        buffered, sub.buffer = sub.buffer, None
-        for change in buffered:
-            if change.seq is None or change.seq > g:
-                sub.deliver(change)
+        recovered = None if since is None else isinstance(state, Replay)
+        go_live(sub, state, ack, recovered)
 
-    async def subscribe(self, conn: Connection, stream: str, params: dict[str, Any],
+    async def subscribe(self, conn: Connection, kind: StreamKind, filters: dict[str, Any],
                         request_id: Any, action: str) -> None:
         """Resolve, attach, sync; the ack and the snapshot/replay go on conn's queue."""
         assert conn.caller is not None
-        since = params.get("since")
-        target = await resolve(stream, params, conn.caller, self.ownership)
+        since = filters.get("since")
+        target = await resolve(kind, filters, conn.caller, self.ownership)
         if target.stream_key in conn.subs:
             conn.enqueue(frames.reply(request_id, action,
                                       {"stream_key": target.stream_key, "already": True}))
@@ -195,11 +149,11 @@ class StreamService:
         sub = Subscription(conn, target, request_id)
         sub.buffer = []
         conn.subs[target.stream_key] = sub
-        self.metrics.subscriptions.labels(stream).inc()
+        self.metrics.subscriptions.labels(kind.name).inc()
         try:
-            await self._attach(sub)
-            await self.sync(sub, since, ack_result={"stream_key": target.stream_key},
-                            action=action)
+            await self.fanout.attach(sub)
+            await self.sync(sub, since, Ack(request_id, action,
+                                            {"stream_key": target.stream_key}))
         except BaseException:
             await self.unsubscribe(conn, target.stream_key)
             raise
@@ -210,25 +164,50 @@ class StreamService:
             return False
         sub.active = False
         self.metrics.subscriptions.labels(sub.stream).dec()
-        await self._detach(sub)
+        await self.fanout.detach(sub)
         return True
 
+    def register(self, conn: Connection) -> None:
+        self.sockets.add(conn)
+        self.metrics.sockets_open.inc()
+
     async def drop_connection(self, conn: Connection) -> None:
-        self.connections.discard(conn)
+        if conn in self.sockets:
+            self.sockets.discard(conn)
+            self.metrics.sockets_open.dec()
         for key in list(conn.subs):
             await self.unsubscribe(conn, key)
 
-    async def read_once(self, stream: str, params: dict[str, Any], caller: Caller) -> Any:
+    async def read_once(self, kind: StreamKind, filters: dict[str, Any], caller: Caller) -> Any:
         """The current state without subscribing (the fullon ``get_*`` actions)."""
-        target = await resolve(stream, params, caller, self.ownership)
-        _g, result = await self.read_snapshot(target)
-        return result
+        target = await resolve(kind, filters, caller, self.ownership)
+        return (await self.read_snapshot(target)).result
+
+    async def processes(self, process_type: str | None = None) -> list[dict[str, Any]]:
+        """The process registry with each heartbeat's age and staleness (no access check:
+        callers check for an admin)."""
+        kind = KINDS["process"]
+        assert isinstance(kind, Process)
+        snap = await self.read_snapshot(kind.target(process_type))
+        now = time.time()
+        out = []
+        for proc in snap.result["processes"]:
+            age = None
+            try:
+                beat = dt.datetime.fromisoformat(str(proc.get("heartbeat")).replace("Z", "+00:00"))
+                age = round(max(0.0, now - beat.timestamp()), 1)
+            except ValueError:
+                pass
+            stale = age is None or age > STALE_AFTER
+            out.append({**proc, "heartbeat_age_s": age, "stale": stale,
+                        "status": "stale" if stale else proc.get("status", "unknown")})
+        return out
 
     # -- resync -------------------------------------------------------------------------
     async def resync_all(self) -> None:
         """After the hub reconnected: every subscription may have missed changes."""
         self.ownership.invalidate(None)  # announcements may have been lost meanwhile
-        subs = [s for c in list(self.connections) for s in list(c.subs.values())
+        subs = [s for c in self.sockets for s in list(c.subs.values())
                 if s.active and s.buffer is None]
         sem = asyncio.Semaphore(32)
 
@@ -249,14 +228,18 @@ class StreamService:
 
         await asyncio.gather(*(one(s) for s in subs))
 
-    def on_revocation(self, kind: str, ident: Any) -> None:
-        """AuthService listener: ownership changes re-check private subscriptions."""
-        if kind != "ownership":
-            return
-        self.ownership.invalidate(ident)
-        task = asyncio.get_running_loop().create_task(self.refresh_access(ident))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def on_revocation(self, kind: Revocation, ident: Any) -> None:
+        """The AuthService revocation listener (from any process, over Redis): revoked
+        credentials close their sockets; ownership changes re-check private ones."""
+        reason = CLOSE_REASONS.get(kind)
+        if reason is not None:
+            for conn in self.sockets.affected_by(kind, ident):
+                conn.close_soon(POLICY_VIOLATION, reason)
+        elif kind is Revocation.OWNERSHIP:
+            self.ownership.invalidate(ident)
+            task = asyncio.get_running_loop().create_task(self.refresh_access(ident))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     async def refresh_access(self, user_id: int) -> None:
         """Re-resolve the private subscriptions of ``user_id`` (and of admins).
@@ -266,88 +249,38 @@ class StreamService:
         changed is re-attached and gets a fresh snapshot.
         """
         async with self._refresh_lock:
-            await self._refresh_access(user_id)
+            for conn in self.sockets:
+                caller = conn.caller
+                if caller is not None and (caller.user_id == user_id or caller.is_admin):
+                    await self._refresh_socket(conn, caller)
 
-    async def _refresh_access(self, user_id: int) -> None:
-        for conn in list(self.connections):
-            caller = conn.caller
-            if caller is None or not (caller.user_id == user_id or caller.is_admin):
+    async def _refresh_socket(self, conn: Connection, caller: Caller) -> None:
+        for key, sub in list(conn.subs.items()):
+            t = sub.target
+            if not t.kind.private or not sub.active:
                 continue
-            for key, sub in list(conn.subs.items()):
-                if sub.stream not in PRIVATE or not sub.active:
-                    continue
-                t = sub.target
-                try:
-                    fresh = await resolve(t.stream, t.request, caller, self.ownership)
-                except AccessError:
-                    await self.unsubscribe(conn, key)
-                    conn.enqueue(frames.notice("subscription_ended", stream_key=key,
-                                               reason="access revoked"))
-                    continue
-                if fresh.units == t.units:
-                    continue
-                sub.buffer = []
-                try:
-                    await self._detach(sub)
-                    sub.target = fresh
-                    await self._attach(sub)
-                    await self.sync(sub, None)
-                except (aioredis.RedisError, OSError, TimeoutError) as exc:
-                    # Never leave a subscription buffering forever: end it; the client
-                    # subscribes again.
-                    log.warning("re-resolving %s failed: %r", key, exc)
-                    await self.unsubscribe(conn, key)
-                    conn.enqueue(frames.notice("subscription_ended", stream_key=key,
-                                               reason="resync failed"))
-
-    async def revalidate_forever(self, auth: AuthService) -> None:
-        """Re-check each socket's credential about every ``auth_cache_ttl`` seconds.
-
-        Revocations normally arrive at once over Redis (app.py closes the sockets); this
-        sweep is the safety net for an announcement lost while Redis was unreachable.
-        Only sockets not checked for a cache TTL are re-checked, a few per sweep, so
-        the cost stays a couple of cached lookups per socket per TTL.
-        """
-        interval = max(self.settings.ws_revocation_check, 0.05)
-        ttl = self.settings.auth_cache_ttl
-        while True:
-            await asyncio.sleep(interval)
-            now = time.monotonic()
-            for conn in list(self.connections):
-                if conn.closing or conn.token is None or now - conn.checked_at < ttl:
-                    continue
-                conn.checked_at = now
-                try:
-                    caller = await auth.authenticate(conn.token)
-                except AuthFailure as exc:
-                    conn.close_soon(1008, exc.reason)
-                    continue
-                except Exception as exc:  # a dependency down: keep the socket, retry later
-                    log.debug("revalidation skipped: %r", exc)
-                    continue
-                if conn.caller is not None and caller.user_id == conn.caller.user_id:
-                    conn.set_caller(caller)
-
-    async def heartbeat_forever(self) -> None:
-        """One sweep over every socket, not a timer per socket: ping a socket silent for
-        ``ws_heartbeat`` seconds, close one silent for twice that (1001 heartbeat timeout).
-
-        Any frame the client sends counts, a pong included (the handler reads with
-        ``autoping=False`` so pongs reach it; aiohttp's own heartbeat would only wait
-        half a period for the pong).
-        """
-        beat = self.settings.ws_heartbeat
-        while True:
-            await asyncio.sleep(beat / 4)
-            now = time.monotonic()
-            for conn in list(self.connections):
-                if conn.closing:
-                    continue
-                silent = now - conn.last_seen
-                if silent >= 2 * beat:
-                    conn.close_soon(GOING_AWAY, "heartbeat timeout")
-                elif silent >= beat and now - conn.pinged_at >= beat:
-                    conn.ping()
+            try:
+                fresh = await resolve(t.kind, t.request, caller, self.ownership)
+            except AccessError:
+                await self.unsubscribe(conn, key)
+                conn.enqueue(frames.notice("subscription_ended", stream_key=key,
+                                           reason="access revoked"))
+                continue
+            if fresh.units == t.units:
+                continue
+            sub.buffer = []
+            try:
+                await self.fanout.detach(sub)
+                sub.target = fresh
+                await self.fanout.attach(sub)
+                await self.sync(sub, None)
+            except (aioredis.RedisError, OSError, TimeoutError) as exc:
+                # Never leave a subscription buffering forever: end it; the client
+                # subscribes again.
+                log.warning("re-resolving %s failed: %r", key, exc)
+                await self.unsubscribe(conn, key)
+                conn.enqueue(frames.notice("subscription_ended", stream_key=key,
+                                           reason="resync failed"))
 
     async def stop(self) -> None:
         for task in list(self._tasks):
@@ -355,36 +288,13 @@ class StreamService:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
-
-def _replay_fits(sub: Subscription, replay: tuple[int, list[frames.Change]],
-                 with_ack: bool) -> bool:
+def _replay_fits(sub: Subscription, replay: Replay, with_ack: bool) -> bool:
     """Whether the replay plus the changes buffered meanwhile fit in the socket's queue."""
-    g, changes = replay
-    accepts = sub.target.accepts
-    wanted = [c for c in changes if (c.seq is None or c.seq > sub.last_seq)
-              and (accepts is None or accepts(c.key, c.data))]
-    wanted.extend(c for c in sub.buffer or () if c.seq is None or c.seq > g)
+    t = sub.target
+    wanted = [c for c in replay.changes if (c.seq is None or c.seq > sub.last_seq)
+              and t.wants(c.key, c.data)]
+    wanted.extend(c for c in sub.buffer or () if c.seq is None or c.seq > replay.seq)
     # Market data conflates on the queue: one slot per key at most.
-    needed = len({c.key for c in wanted}) if sub.conflated else len(wanted)
+    needed = len({c.key for c in wanted}) if t.conflated else len(wanted)
     conn = sub.conn
     return needed + with_ack <= conn.queue_limit - conn.queued
-
-
-async def streams_ctx(app: Any) -> Any:
-    """cleanup_ctx: the process's StreamService, wired to the hub and to revocations."""
-    from fullon_gateway.keys import AUTH, DB, HUB, METRICS, REDIS, SETTINGS, STREAMS
-
-    service = StreamService(app[SETTINGS], app[REDIS], app[HUB], app[DB], app[METRICS])
-    app[STREAMS] = service
-    app[HUB].on_reconnect(service.resync_all)
-    app[AUTH].add_revocation_listener(service.on_revocation)
-    sweepers = [asyncio.create_task(service.revalidate_forever(app[AUTH]),
-                                    name="ws-revalidation"),
-                asyncio.create_task(service.heartbeat_forever(), name="ws-heartbeat")]
-    yield
-    for sweeper in sweepers:
-        sweeper.cancel()
-    for sweeper in sweepers:
-        with contextlib.suppress(asyncio.CancelledError):
-            await sweeper
-    await service.stop()

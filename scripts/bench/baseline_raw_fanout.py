@@ -2,7 +2,7 @@
 
     python scripts/bench/baseline_raw_fanout.py PORT REDIS_URL PREFIX [contract|gateway]
 
-Speaks the subset of API.md section 7 the benchmark uses (baseline_wire.py), with no
+Speaks the subset of docs/contract.md section 7 the benchmark uses (baseline_wire.py), with no
 auth, no conflation, no metrics: a subscribe on ``/api/v1/cache/ws`` gets the ack, a
 snapshot and then every message published for it.
 

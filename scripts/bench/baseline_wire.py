@@ -3,7 +3,7 @@
 A client sends ``{"action": "subscribe", "request_id", "params": {"stream", "exchange",
 "symbols": [S]}}`` (tickers) or ``{... "stream": "trades", "exchange", "symbol"}``.
 
-Source ``contract`` (what fullon_cache ``set_ticker`` does, API.md section 8): a Tick
+Source ``contract`` (what fullon_cache ``set_ticker`` does, docs/contract.md section 8): a Tick
 JSON on ``{prefix}ticker_updates:{exchange}:{symbol}``, one channel per symbol.
 Source ``gateway`` (``fullon_gateway.publish``): an envelope ``{"seq", "prev", "stream",
 "unit", "key", "ts", "data"}`` on ``{prefix}stream:tickers:{exchange}`` (one channel per

@@ -14,7 +14,7 @@ Each server gets its own Redis prefix (a and a+batch their own exchange), so a
 publish reaches only the server being measured.
 
 Load: publisher.py in its own process does what fullon_cache ``set_ticker`` does
-(HSET tickers:{exchange} + PUBLISH ticker_updates:{exchange}:{symbol}, the API.md
+(HSET tickers:{exchange} + PUBLISH ticker_updates:{exchange}:{symbol}, the docs/contract.md
 section 8 contract) at a fixed rate, with a publish timestamp and counter in the Tick.
 Receivers: wsclient.py, N sockets spread over ``--clients`` processes, each socket
 subscribed to one symbol (socket i -> symbol i mod channels).

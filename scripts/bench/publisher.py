@@ -1,6 +1,6 @@
 """The publishing side of the fan-out benchmark, in its own process.
 
-``contract`` (default) does what fullon_cache ``set_ticker`` does, which API.md
+``contract`` (default) does what fullon_cache ``set_ticker`` does, which docs/contract.md
 section 8 says reaches ticker subscribers:
 
     HSET {prefix}tickers:{exchange} {symbol} <Tick JSON>

@@ -55,15 +55,27 @@ def serve(port: int, database_url: str, redis_url: str) -> None:
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
 
 
-async def reset_database(url: str) -> None:
+async def drop_database(url: str) -> None:
+    """Drop the database ``url`` names (any URL form: TCP, or a Unix socket in ?host=)."""
     import asyncpg
 
-    name = url.rsplit("/", 1)[1]
-    admin = await asyncpg.connect(url.rsplit("/", 1)[0] + "/postgres")
+    from fullon_gateway.store.pool import _with_database, database_name
+
+    admin = await asyncpg.connect(_with_database(url, "postgres"))
+    name = database_name(url)
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
+
+
+def schemathesis_command() -> str | None:
+    """The schemathesis installed beside this Python (a venv need not be on PATH)."""
+    here = Path(sys.executable).parent
+    for name in ("schemathesis", "st"):
+        if (here / name).exists():
+            return str(here / name)
+    return shutil.which("schemathesis") or shutil.which("st")
 
 
 async def seed(base: str) -> str:
@@ -127,11 +139,11 @@ def main() -> int:
     if args.serve:
         serve(args.serve, args.database_url, args.redis_url)
         return 0
-    st = shutil.which("schemathesis") or shutil.which("st")
+    st = schemathesis_command()
     if st is None:
         print("schemathesis is not installed (pip install -e .[dev])", file=sys.stderr)
         return 2
-    asyncio.run(reset_database(args.database_url))
+    asyncio.run(drop_database(args.database_url))
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -159,6 +171,8 @@ def main() -> int:
             server.wait(10)
         except subprocess.TimeoutExpired:
             server.kill()
+            server.wait()
+        asyncio.run(drop_database(args.database_url))
 
 
 if __name__ == "__main__":

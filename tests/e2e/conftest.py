@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from fullon_gateway.embedded import _free_port
+from fullon_gateway.embedded import _free_port, shared_temp_dir
 from fullon_gateway.store.pool import _with_database
 from tests.conftest import RUN_ID, _worker
 
@@ -78,9 +81,34 @@ def stop_server(server: Server, timeout: float = 20) -> int:
 
 
 def base_env() -> dict[str, str]:
+    """This environment without FULLON_* settings. Under FULLON_TEST_EMBEDDED=1 (no
+    services on the machine, simulated) a gateway given no URLs must not find the
+    local ones either: it gets embedded=always."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FULLON_")}
+    if os.environ.get("FULLON_TEST_EMBEDDED") == "1":
+        env["FULLON_EMBEDDED"] = "always"
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     return env
+
+
+@pytest.fixture
+def fresh_state() -> Iterator[Path]:
+    """An empty state directory that the embedded Postgres's user can reach (pytest's
+    own tmp dirs are 0700), removed with everything in it afterwards."""
+    state = shared_temp_dir(f"fgw-test-state-{uuid.uuid4().hex[:12]}")
+    yield state
+    shutil.rmtree(state, ignore_errors=True)
+
+
+@pytest.fixture
+def closed_ports() -> Iterator[tuple[int, int]]:
+    """Two ports that refuse connections (bound, never listening) for the test's length."""
+    socks = [socket.socket(), socket.socket()]
+    for sock in socks:
+        sock.bind(("127.0.0.1", 0))
+    yield socks[0].getsockname()[1], socks[1].getsockname()[1]
+    for sock in socks:
+        sock.close()
 
 
 @pytest.fixture(scope="module")

@@ -17,13 +17,13 @@ def _get(url: str) -> tuple[int, dict]:
         return resp.status, json.loads(resp.read())
 
 
-def test_starts_with_no_configuration(tmp_path):
+def test_starts_with_no_configuration(fresh_state):
     """`python -m fullon_gateway` with no settings at all serves /health (local or embedded
     dependencies) and exits 0 on SIGTERM."""
-    srv = start_server(tmp_path, base_env())
+    srv = start_server(fresh_state, base_env())
     status, body = _get(srv.url + "/health")
     assert status == 200 and body["status"] == "ok", body
-    assert (tmp_path / "jwt_secret").exists(), "a development secret is generated and kept"
+    assert (fresh_state / "jwt_secret").exists(), "a development secret is generated and kept"
     assert stop_server(srv) == 0
 
 

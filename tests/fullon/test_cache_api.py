@@ -8,7 +8,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from tests.fullon.writer import FullonWriter
-from tests.stream_support import connect, make_bot, make_exchange, recv
+from tests.stream.support import connect, make_bot, make_exchange, recv
 
 
 async def call(ws: Any, action: str, params: dict[str, Any] | None = None,

@@ -8,9 +8,9 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from fullon_gateway.fullon import sources
-from fullon_gateway.fullon.decode import decode_change
-from fullon_gateway.fullon.sequencer import Sequencer
+from fullon_gateway.stream.fullon import sources
+from fullon_gateway.stream.fullon.decode import decode_change
+from fullon_gateway.stream.fullon.sequencer import Sequencer
 from tests.fullon.writer import FullonWriter
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from tests.fullon.writer import FullonWriter
-from tests.stream_support import connect, make_bot, make_exchange, recv, request, subscribe
+from tests.stream.support import connect, make_bot, make_exchange, recv, request, subscribe
 
 Write = Callable[[int], Awaitable[Any]]
 
