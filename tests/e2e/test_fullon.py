@@ -160,7 +160,7 @@ def test_fullon_writes_move_every_stream_of_the_examples(platform: Any) -> None:
     redis_proc, gateways, _ids = platform
     gw = next(g for g in gateways if g.process.poll() is None)
     writes = _example("fullon_writes.py", gw.url, "--redis", redis_proc.url,
-                      "--duration", "40", "--rate", "8")
+                      "--duration", "120", "--rate", "8")
     try:
         watch = _example("example_cache_websocket.py", gw.url, "--stream", "all",
                          "--duration", "6")

@@ -328,9 +328,12 @@ class CacheApi:
         try:
             await self.service.fanout.attach(sub)
             g, snap = await self.service.read_snapshot(target)
-        except BaseException:
+        except Exception:
             await self.service.unsubscribe(conn, key)
             raise CacheApiError("INTERNAL_ERROR", "Failed to start streaming") from None
+        except BaseException:  # cancelled: leave, never turn it into a reply
+            await self.service.unsubscribe(conn, key)
+            raise
         # No await from here: ack, initial pushes, then the buffered changes after g.
         conn.enqueue(jsonutil.dumps({"request_id": request_id, "action": action,
                                      "success": True, "message": message,

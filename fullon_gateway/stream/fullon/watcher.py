@@ -79,6 +79,8 @@ class Watcher:
         self.notifications = "off" if mode == "off" else "unknown"
         self._patterns: dict[bytes, str] = {}
         self._ready = asyncio.Event()
+        self._stopping = False
+        self._subscribing = asyncio.Event()  # set once the subscriptions were sent
 
     # -- status -------------------------------------------------------------------------
     @property
@@ -97,10 +99,17 @@ class Watcher:
         return out
 
     # -- lifecycle ----------------------------------------------------------------------
-    async def start(self) -> None:
+    async def start(self, timeout: float = 2.0) -> None:
+        """Start watching; returns once the subscriptions went out (or after ``timeout``
+        with Redis not answering: the watcher keeps retrying in the background)."""
         self._task = asyncio.create_task(self._run(), name="fullon-watcher")
+        waiter = asyncio.ensure_future(self._subscribing.wait())
+        await asyncio.wait({self._task, waiter}, timeout=timeout,
+                           return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
 
     async def stop(self) -> None:
+        self._stopping = True  # a cancellation turned into an error must not loop on
         tasks = [t for t in (self._task, self._rescan, self._flusher) if t is not None]
         for task in tasks:
             task.cancel()
@@ -185,15 +194,18 @@ class Watcher:
 
     async def _run(self) -> None:
         backoff = 0.1
-        while True:
+        while not self._stopping:
             try:
                 await self._configure()
                 expected = await self._connect()
+                self._subscribing.set()
                 backoff = 0.1
                 await self._read_forever(expected)
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
+                if self._stopping:
+                    return
                 if self.connected:
                     log.warning("fullon watcher lost Redis: %r", exc)
                 await self._close()
