@@ -31,7 +31,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import redis.asyncio as aioredis
@@ -39,10 +38,10 @@ import redis.asyncio as aioredis
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import cli, cpu_seconds, machine_busy_seconds, start_gateway  # noqa: E402
+from harness import cli, cpu_seconds, machine_busy_seconds, start_gateway
 
-from fullon_gateway.embedded import RedisProcess  # noqa: E402
-from fullon_gateway.stream.publish import Publisher  # noqa: E402
+from fullon_gateway.embedded import RedisProcess
+from fullon_gateway.stream.publish import Publisher
 
 EXCHANGE = "benchx"
 EMAIL, PASSWORD = "bench@example.com", "bench-password-123"
