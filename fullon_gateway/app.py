@@ -16,6 +16,7 @@ from fullon_gateway.handlers.api_keys import ApiKeysHandler
 from fullon_gateway.handlers.auth import AuthHandler
 from fullon_gateway.handlers.favicon import FaviconHandler
 from fullon_gateway.handlers.health import HealthHandler
+from fullon_gateway.handlers.markets import MarketsHandler
 from fullon_gateway.handlers.ohlcv import OhlcvHandler
 from fullon_gateway.handlers.orm import OrmHandler
 from fullon_gateway.handlers.services import ServicesHandler
@@ -58,6 +59,6 @@ def create_app(settings: Settings) -> web.Application:
     setup_templates(app)
     for handler in (HealthHandler(), FaviconHandler(), AuthHandler(), ApiKeysHandler(),
                     OrmHandler(), OhlcvHandler(), OpenApiHandler(), DashboardHandler(),
-                    StreamEndpoint(), ServicesHandler()):
+                    StreamEndpoint(), ServicesHandler(), MarketsHandler()):
         app.add_routes(handler.routes())
     return app

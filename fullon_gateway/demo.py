@@ -23,10 +23,10 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from fullon_gateway.auth.passwords import Passwords
-from fullon_gateway.keys import DB, OHLCV_LOADER, REDIS, SETTINGS
+from fullon_gateway.keys import DATABASE, DB, OHLCV_LOADER, REDIS, SETTINGS
 from fullon_gateway.ohlcv.loader import OhlcvLoader, symbol_id_for
 from fullon_gateway.ohlcv.seed import HISTORY_TRADES_PER_MINUTE, seed_history
-from fullon_gateway.settings import Settings
+from fullon_gateway.settings import Settings, SettingsError
 from fullon_gateway.simulator import EXCHANGES, MARKETS, MarketSimulator, market_state
 from fullon_gateway.store.pool import create_pool
 from fullon_gateway.stream.live_bars import bars_to_stream
@@ -118,6 +118,9 @@ def attach_demo(app: Any) -> None:
     """
     async def demo_ctx(app: Any) -> Any:
         settings = app[SETTINGS]
+        if app[DATABASE].attached:
+            raise SettingsError("demo seeds made-up users and bots, so it refuses to run in "
+                                "front of a fullon database; use serve")
         seeded = await seed_demo(app[DB])
         log.warning("demo running: log in as %s / %s", DEMO_EMAIL, DEMO_PASSWORD)
         stop = asyncio.Event()

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from fullon_gateway.metrics import Metrics
     from fullon_gateway.ohlcv.loader import OhlcvLoader
     from fullon_gateway.settings import Settings
+    from fullon_gateway.store.database import Database
     from fullon_gateway.stream.fullon.watcher import Watcher
     from fullon_gateway.stream.hub import Hub
     from fullon_gateway.stream.registry import SocketRegistry
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 DB: web.AppKey[asyncpg.Pool] = web.AppKey("db")
+DATABASE: web.AppKey[Database] = web.AppKey("database")  # its mode: standalone or attach
 REDIS: web.AppKey[aioredis.Redis] = web.AppKey("redis")
 HUB: web.AppKey[Hub] = web.AppKey("hub")
 AUTH: web.AppKey[AuthService] = web.AppKey("auth")

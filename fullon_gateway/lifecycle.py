@@ -22,6 +22,7 @@ from aiohttp import web
 from fullon_gateway.auth.service import AUTH_CHANNEL, AuthService
 from fullon_gateway.keys import (
     AUTH,
+    DATABASE,
     DB,
     HUB,
     METRICS,
@@ -33,8 +34,8 @@ from fullon_gateway.keys import (
     WATCHER,
 )
 from fullon_gateway.ohlcv.loader import OhlcvLoader
-from fullon_gateway.store.migrate import migrate
-from fullon_gateway.store.pool import create_pool, ensure_database
+from fullon_gateway.store.attach import PlatformKeys
+from fullon_gateway.store.database import open_pool, prepare_database
 from fullon_gateway.stream.fullon.watcher import Watcher
 from fullon_gateway.stream.hub import Channel, Hub
 from fullon_gateway.stream.live_bars import bars_to_stream
@@ -60,15 +61,17 @@ async def running(coro: Coroutine[Any, Any, None], name: str) -> AsyncIterator[N
 
 
 async def postgres(app: web.Application) -> AsyncIterator[None]:
-    """app[DB]: the pool, on a database that exists and is migrated."""
+    """app[DB]: the pool, on a database that exists and is migrated; app[DATABASE]: its
+    mode (standalone, or attached to fullon's tables: store/attach)."""
     settings = app[SETTINGS]
-    assert settings.database_url
-    await ensure_database(settings.database_url)
-    pool = await create_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max)
+    database = await prepare_database(settings)
+    if database.attached:
+        log.warning("attach mode: serving fullon's tables in place (gateway state in schema "
+                    "%s)", database.search_path)
+    pool = await open_pool(settings, database, settings.db_pool_min, settings.db_pool_max)
     async with pool:
-        async with pool.acquire() as conn:
-            await migrate(conn)
         app[DB] = pool
+        app[DATABASE] = database
         yield
 
 
@@ -108,6 +111,8 @@ async def auth(app: web.Application) -> AsyncIterator[None]:
     """app[AUTH]: identifies callers; told of revocations from every process."""
     settings = app[SETTINGS]
     service = AuthService(settings, app[DB], app[REDIS])
+    if app[DATABASE].fullon_api_keys:
+        service.identify.platform_keys = PlatformKeys(app[DB])
     app[AUTH] = service
     the_hub = app[HUB]
     the_hub.on_reconnect(service.on_hub_reconnect)

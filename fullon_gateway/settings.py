@@ -84,6 +84,10 @@ class Settings:
     # How long an authenticated identity (user, session, api key) is trusted from the
     # process cache before it is re-read; invalidations over Redis usually come first.
     auth_cache_ttl: float = 30.0
+    # Entries per identity cache (sessions, API keys) and verified access tokens kept
+    # before the cache is reset / its oldest entry evicted; tests shrink them.
+    auth_cache_max: int = 100_000
+    token_cache_max: int = 10_000
     api_key_touch_interval: float = 60.0
     # HTTP limits.
     max_body_bytes: int = 1024 * 1024
@@ -96,6 +100,8 @@ class Settings:
     ws_queue_limit: int = 1000
     ws_compress: bool = False
     ws_revocation_check: float = 1.0
+    # Serve on uvloop (a faster event loop, C transports) when it is installed.
+    uvloop: bool = True
     history_len: int = 1000
     # fullon writes that are not announced (orders, accounts, bots, trades, ohlcv,
     # process) are learnt from Redis keyspace notifications: "configure" turns the
@@ -104,9 +110,15 @@ class Settings:
     keyspace_events: str = "configure"
     # Days of random-walk trade history `demo` loads for the OHLCV endpoints.
     demo_history_days: float = 30.0
+    # Seconds a quote may go unchanged before the dashboard marks it stale (each
+    # trader can change it in the page; this is the default it starts with).
+    dashboard_stale_after: float = 10.0
     # Fernet key (urlsafe base64 of 32 bytes) that encrypts exchange API credentials.
     # Unset: the gateway refuses credentials instead of storing them in the clear.
     exchange_secrets_key: str | None = None
+    # In front of a fullon platform (attach mode), the user with this e-mail is an admin
+    # whatever its role, as fullon's ADMIN_MAIL says.
+    admin_mail: str = "admin@fullon"
     # The YAML file that was read (absolute), or None; set by load_settings, not a setting.
     config_file: str | None = field(default=None, compare=False)
 
@@ -191,14 +203,15 @@ def _validate(s: Settings) -> None:
     for name in ("access_ttl", "refresh_ttl", "login_window", "max_body_bytes",
                  "ws_max_frame", "ws_max_subscriptions", "ws_rate_limit",
                  "ws_queue_limit", "history_len", "login_max_failures",
-                 "login_max_failures_per_address", "db_pool_max"):
+                 "login_max_failures_per_address", "db_pool_max", "auth_cache_max",
+                 "token_cache_max"):
         if getattr(s, name) <= 0:
             raise SettingsError(f"{name} must be greater than zero")
     # Zero here would mean a busy loop (the key-usage flusher sleeping 0 s), checks
     # that always time out, or a hasher that cannot start.
     for name in ("dependency_timeout", "api_key_touch_interval", "ws_heartbeat",
                  "ws_auth_timeout", "ws_revocation_check", "argon2_time_cost",
-                 "argon2_parallelism"):
+                 "argon2_parallelism", "dashboard_stale_after"):
         if getattr(s, name) <= 0:
             raise SettingsError(f"{name} must be greater than zero")
     for name in ("grace_period", "auth_cache_ttl", "db_pool_min"):

@@ -110,7 +110,9 @@ class MarketSimulator:
         self.session = int(time.time() * 1000)
         self.trade_no = 0
         self.order_no = 0
-        self.open_orders: list[tuple[int, str, str, int]] = []
+        self.open_orders: list[tuple[int, dict[str, Any]]] = []
+        self.db = loader.pool if loader is not None else None
+        self.log_lines = 0
         self.tick_no = 0
 
     def refresh_volumes(self, pool: asyncpg.Pool) -> None:
@@ -181,25 +183,48 @@ class MarketSimulator:
                 self.volumes[key].add(minute, trade.volume)
 
     async def _orders(self) -> None:
+        """Open an order, or close the oldest (filled or canceled). A status change
+        publishes the whole order, as fullon's update_order keeps every field; each
+        event is also a line in the bot's log."""
         ex_ids, bot_ids = self.seeded["ex_ids"], self.seeded["bot_ids"]
         if self.open_orders and self.rng.random() < 0.5:
-            ex_id, order_id, symbol, bot_id = self.open_orders.pop(0)
+            ex_id, order = self.open_orders.pop(0)
             status = self.rng.choice(("filled", "filled", "canceled"))
-            await self.pub.order(ex_id, {"order_id": order_id, "symbol": symbol,
-                                         "status": status, "bot_id": bot_id})
+            closed = {**order, "status": status,
+                      "final_volume": order["volume"] if status == "filled" else 0.0}
+            await self.pub.order(ex_id, closed)
+            await self._bot_log(order["bot_id"], f"{status} {order['side']} "
+                                f"{order['volume']} {order['symbol']} at {order['price']}")
             return
         exchange = self.rng.choice(list(ex_ids))
         symbol = self.rng.choice(EXCHANGES[exchange])
         self.order_no += 1
-        order_id = f"demo-{self.order_no}"
-        bot_id = self.rng.choice(bot_ids)
         price = self.prices[(exchange, symbol)]
-        await self.pub.order(ex_ids[exchange], {
-            "order_id": order_id, "symbol": symbol, "side": self.rng.choice(("buy", "sell")),
+        order = {
+            "order_id": f"demo-{self.session}-{self.order_no}", "symbol": symbol,
+            "side": self.rng.choice(("buy", "sell")),
             "price": round(price * (1 + self.rng.uniform(-0.002, 0.002)), 2),
             "volume": round(self.rng.uniform(0.01, 0.5), 4), "status": "open",
-            "bot_id": bot_id})
-        self.open_orders.append((ex_ids[exchange], order_id, symbol, bot_id))
+            "bot_id": self.rng.choice(bot_ids)}
+        await self.pub.order(ex_ids[exchange], order)
+        self.open_orders.append((ex_ids[exchange], order))
+        await self._bot_log(order["bot_id"], f"placed {order['side']} {order['volume']} "
+                            f"{symbol} at {order['price']} on {exchange}")
+
+    async def _bot_log(self, bot_id: int, message: str) -> None:
+        """A line in bot_logs (what /bots/{id}/last-log shows); the newest 100 per bot
+        are kept."""
+        if self.db is None:
+            return
+        await self.db.execute("INSERT INTO bot_logs (bot_id, message) VALUES ($1, $2)",
+                              bot_id, message)
+        self.log_lines += 1
+        if self.log_lines % 100 == 0:
+            await self.db.execute(
+                """DELETE FROM bot_logs WHERE bot_id = $1 AND log_id < (
+                       SELECT min(log_id) FROM (SELECT log_id FROM bot_logs
+                       WHERE bot_id = $1 ORDER BY log_id DESC LIMIT 100) AS newest)""",
+                bot_id)
 
     async def _accounts(self) -> None:
         for exchange, ex_id in self.seeded["ex_ids"].items():
@@ -216,7 +241,7 @@ class MarketSimulator:
         for bot_id in self.seeded["bot_ids"]:
             await self.pub.bot_status(bot_id, {
                 "status": "running", "pnl": round(self.rng.gauss(0, 50), 2),
-                "open_orders": sum(1 for o in self.open_orders if o[3] == bot_id)})
+                "open_orders": sum(1 for _, o in self.open_orders if o["bot_id"] == bot_id)})
 
     async def run(self, stop_event: asyncio.Event) -> None:
         """Step at ``rate`` until ``stop_event`` is set, then store what is pending."""

@@ -41,6 +41,7 @@ from fullon_gateway.embedded import (
 from fullon_gateway.settings import Settings, load_settings
 from fullon_gateway.store.migrate import migrate
 from fullon_gateway.store.pool import ensure_database
+from tests import fullon_shape
 
 RUN_ID = os.environ.get("FULLON_TEST_RUN_ID") or uuid.uuid4().hex[:8]
 PASSWORD = "correct horse battery staple"
@@ -48,7 +49,7 @@ PASSWORD = "correct horse battery staple"
 # Before anything asks platformdirs: the default state directory of every Settings
 # built here (and of gateways started from here) lives under this temp directory.
 # 0755 so the embedded Postgres's own user can reach it when the suite runs as root.
-DATA_HOME = Path(tempfile.mkdtemp(prefix="fgw-test-data-"))
+DATA_HOME = Path(tempfile.mkdtemp(prefix=f"fgw-test-data-{RUN_ID}-"))
 DATA_HOME.chmod(0o755)
 os.environ["XDG_DATA_HOME"] = str(DATA_HOME)
 for _name in ("FULLON_STATE_DIR", "FULLON_CONFIG"):
@@ -138,17 +139,103 @@ def worker_redis(servers: tuple[str, str]) -> tuple[str, str]:
 
 
 async def _truncate(url: str) -> None:
+    """Empty every table: the gateway's (schema public, or gateway in attach mode) and,
+    in a fullon-shaped database, fullon's."""
     conn = await asyncpg.connect(url)
     try:
         tables = await conn.fetch(
-            """SELECT tablename FROM pg_tables
-               WHERE schemaname = 'public' AND tablename <> 'schema_migrations'"""
+            """SELECT schemaname, tablename FROM pg_tables
+               WHERE schemaname IN ('public', 'gateway')
+                 AND tablename NOT IN ('schema_migrations', 'mapping')"""
         )
         if tables:
-            names = ", ".join(f'"{t["tablename"]}"' for t in tables)
+            names = ", ".join(f'"{t["schemaname"]}"."{t["tablename"]}"' for t in tables)
             await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
     finally:
         await conn.close()
+
+
+@pytest.fixture(scope="session")
+def fullon_database(servers: tuple[str, str]) -> Iterator[Callable[[str], str]]:
+    """``fullon_database(shape)``: the URL of this worker's fullon-shaped database of that
+    shape (tests/fullon_shape.py), built on first use; dropped at the end."""
+    worker, _ = _worker()
+    made: dict[str, str] = {}
+    built_catalog: dict[str, Any] = {}
+
+    def get(shape: str) -> str:
+        if shape not in made:
+            name = f"fgw_test_{RUN_ID}_{worker}_fullon_{shape}"
+
+            async def build() -> None:
+                admin = await asyncpg.connect(_with_db(servers[0], "postgres"))
+                try:
+                    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                    await admin.execute(f'CREATE DATABASE "{name}"')
+                finally:
+                    await admin.close()
+                conn = await asyncpg.connect(_with_db(servers[0], name))
+                try:
+                    await fullon_shape.build(conn, shape)
+                    built_catalog[shape] = await fullon_shape.catalog_snapshot(conn)
+                finally:
+                    await conn.close()
+
+            asyncio.run(build())
+            made[shape] = _with_db(servers[0], name)
+        return made[shape]
+
+    yield get
+
+    async def unchanged_after_the_run() -> dict[str, Any]:
+        changed = {}
+        for shape, url in made.items():
+            conn = await asyncpg.connect(url)
+            try:
+                now = await fullon_shape.catalog_snapshot(conn)
+            finally:
+                await conn.close()
+            if now != built_catalog[shape]:
+                changed[shape] = sorted(set(now) ^ set(built_catalog[shape]))[:10]
+        return changed
+
+    # Every test that ran in attach mode used these databases: fullon's table
+    # definitions must be exactly as built (the issue's "catalog unchanged after a
+    # full test run").
+    changed = asyncio.run(unchanged_after_the_run()) if made else {}
+
+    async def drop() -> None:
+        admin = await asyncpg.connect(_with_db(servers[0], "postgres"))
+        try:
+            for shape in made:
+                await admin.execute(
+                    f'DROP DATABASE IF EXISTS "fgw_test_{RUN_ID}_{worker}_fullon_{shape}" '
+                    "WITH (FORCE)"
+                )
+        finally:
+            await admin.close()
+
+    if made:
+        asyncio.run(drop())
+    assert not changed, f"attach mode changed fullon's table definitions: {changed}"
+
+
+@pytest.fixture
+def db_mode(request: pytest.FixtureRequest) -> str:
+    """standalone (default), attach-base or attach-orm; tests opt in to all three with
+    ``@every_db_mode`` (tests/modes.py)."""
+    # FULLON_TEST_DB_MODE=attach-base runs every test attached (a survey, not CI).
+    default = os.environ.get("FULLON_TEST_DB_MODE", "standalone")
+    return str(getattr(request, "param", default))
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, db_mode: str) -> str:
+    """This test's database: the worker's standalone one, or a fullon-shaped one."""
+    if db_mode == "standalone":
+        return str(request.getfixturevalue("worker_database"))
+    shape = db_mode.removeprefix("attach-")
+    return str(request.getfixturevalue("fullon_database")(shape))
 
 
 def _clear_redis(url: str, prefix: str) -> None:
@@ -162,15 +249,15 @@ def _clear_redis(url: str, prefix: str) -> None:
 
 
 @pytest.fixture
-def settings(worker_database: str, worker_redis: tuple[str, str]) -> Iterator[Settings]:
+def settings(database_url: str, worker_redis: tuple[str, str]) -> Iterator[Settings]:
     """Settings for one test: clean tables, clean Redis keys, cheap password hashing."""
-    asyncio.run(_truncate(worker_database))
+    asyncio.run(_truncate(database_url))
     _clear_redis(*worker_redis)
     base = load_settings(config_path=os.path.join(os.path.dirname(__file__), "..", "config",
                                                   "gateway.test.yaml"), environ={})
     yield dataclasses.replace(
         base,
-        database_url=worker_database,
+        database_url=database_url,
         redis_url=worker_redis[0],
         redis_prefix=worker_redis[1],
         jwt_secret="test-secret-" + "x" * 40,
@@ -226,6 +313,11 @@ class Account:
 @pytest.fixture
 def make_account(client: Any) -> Callable[..., Awaitable[Account]]:
     """Create a user and log in; returns ids, tokens and ready-made headers."""
+    return account_maker(client)
+
+
+def account_maker(client: Any) -> Callable[..., Awaitable[Account]]:
+    """``make_account`` for a client of one's own (an app with custom settings)."""
     counter = iter(range(1, 10_000))
 
     async def make(role: str = "user", email: str | None = None,

@@ -101,3 +101,52 @@ async def test_ticker_volume_is_the_stored_24h_volume(client, settings):
     [tick] = snap["result"]["tickers"]
     assert day > 0 and abs(tick["volume"] - day) < 1e-6, (tick, day)
     await ws.close()
+
+
+async def test_closed_orders_keep_their_fields_and_bots_log_them(client, settings):
+    """An order the simulator fills or cancels is published whole (side, price and
+    volume kept, as fullon's update_order merges fields), and each order event is a
+    line in its bot's log, served by /bots/{id}/last-log."""
+    seeded = await seed_demo(client.app[DB])
+    headers = await _login(client)
+    sim = await _simulator(client, settings, seeded)
+    for _ in range(48):  # orders change every 4th step
+        await sim.step()
+    ws = await connect(client, headers["Authorization"].split()[1])
+    closed = []
+    for ex_id in seeded["ex_ids"].values():
+        _ack, snap = await subscribe(ws, {"stream": "orders", "ex_id": ex_id},
+                                     request_id=f"o{ex_id}")
+        result = snap["result"]
+        orders = result.get("orders", result) if isinstance(result, dict) else result
+        closed += [o for o in orders if o["status"] in ("filled", "canceled")]
+    await ws.close()
+    assert closed, "some orders were closed"
+    for order in closed:
+        assert {"side", "price", "volume", "symbol", "bot_id"} <= set(order), order
+    lines = []
+    for bot_id in seeded["bot_ids"]:
+        resp = await client.get(f"/api/v1/orm/bots/{bot_id}/last-log", headers=headers)
+        assert resp.status == 200, await resp.text()
+        lines += [str(item) for item in await resp.json()]
+    assert any("placed" in line for line in lines), lines
+
+
+async def test_history_load_logs_only_what_it_loaded(client, settings, caplog):
+    """The demo's history load names what it loaded; a second start, with nothing to
+    load, says the history is already there instead of listing "0 trades"."""
+    import logging
+
+    from fullon_gateway.demo import _seed_history
+
+    seeded = await seed_demo(client.app[DB])
+    sim = await _simulator(client, settings, seeded)
+    end = dt.datetime.now(dt.UTC)
+    with caplog.at_level(logging.INFO, logger="fullon_gateway.demo"):
+        await _seed_history(client.app[DB], 0.02, end, sim)
+        first = caplog.text
+        caplog.clear()
+        await _seed_history(client.app[DB], 0.02, end, sim)
+        second = caplog.text
+    assert "kraken:BTC/USD:" in first and "loaded 0.02 days" in first, first
+    assert "already loaded" in second and "0 trades" not in second, second

@@ -17,9 +17,8 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -44,11 +43,17 @@ from fullon_gateway.store import users as users_db
 log = logging.getLogger(__name__)
 
 AUTH_CHANNEL = "gateway:auth"
-CACHE_MAX = 100_000  # entries per identity cache (sessions, api keys) before it is reset
 UNKNOWN_KEYS_MAX = 10_000
-# Looks up a key the gateway has no hash of (attach mode: fullon's own api_keys table);
-# returns the gateway's key row after adopting it, or None.
-LegacyKeyLookup = Callable[[str], Awaitable[Any]]
+
+
+class PlatformKeys(Protocol):
+    """API keys issued by the platform itself (attach mode: store/attach.PlatformKeys)."""
+
+    async def adopt(self, key: str, key_hash: bytes, key_prefix: str) -> Any: ...
+
+    async def still_valid(self, key_id: int) -> bool: ...
+
+
 LEGACY_KEY_SHAPE = re.compile(re.escape(API_KEY_PREFIX) + r"[A-Za-z0-9_-]{1,200}")
 
 
@@ -106,13 +111,15 @@ class Identifier:
         self.redis = redis
         self.codec = codec
         self._ttl = settings.auth_cache_ttl
+        self._cache_max = settings.auth_cache_max  # entries per cache before it is reset
         self._users: dict[int, _UserEntry] = {}
         self._sessions: dict[uuid.UUID, _SessionEntry] = {}
         self._keys: dict[bytes, _KeyEntry] = {}
         self._unknown_keys: dict[bytes, float] = {}  # hash -> when the lookup missed
         self._key_used: dict[int, dt.datetime] = {}
         self._revocation_listeners: list[RevocationListener] = []
-        self.legacy_keys: LegacyKeyLookup | None = None
+        # Set in attach mode: fullon's keys are accepted on first use, then hashed.
+        self.platform_keys: PlatformKeys | None = None
 
     # -- cross-process invalidation --------------------------------------------------
     def add_revocation_listener(self, listener: RevocationListener) -> None:
@@ -193,7 +200,7 @@ class Identifier:
         entry = _SessionEntry(
             row["user_id"], row["revoked_at"] is not None, row["expires_at"], time.monotonic()
         )
-        if len(self._sessions) >= CACHE_MAX:
+        if len(self._sessions) >= self._cache_max:
             # Every login adds a session; without a bound the cache grows for as long
             # as the process lives. The database stays the source of truth.
             self._sessions.clear()
@@ -208,9 +215,14 @@ class Identifier:
         if missed_at is not None and time.monotonic() - missed_at < self._ttl:
             return None
         row = await keys_db.by_hash(self.db, key_hash)
-        if row is None and self.legacy_keys is not None:
-            # Attach mode: a key fullon issued is adopted (stored as a hash) on first use.
-            row = await self.legacy_keys(key)
+        if self.platform_keys is not None:
+            if row is None:
+                # A key fullon issued is adopted (stored as a hash) on its first use.
+                row = await self.platform_keys.adopt(
+                    key, key_hash, key[: len(API_KEY_PREFIX) + 6]
+                )
+            elif not await self.platform_keys.still_valid(row["key_id"]):
+                row = None  # fullon revoked or expired it
         if row is None:
             # Misses live in their own bounded cache, so a flood of made-up keys can
             # neither grow memory nor push real keys out of theirs.
@@ -225,7 +237,7 @@ class Identifier:
             row["key_id"], row["user_id"], frozenset(row["scopes"]), row["is_active"],
             row["expires_at"], time.monotonic(),
         )
-        if len(self._keys) >= CACHE_MAX:
+        if len(self._keys) >= self._cache_max:
             self._keys.clear()
         self._unknown_keys.clear()
         self._keys[key_hash] = entry
@@ -277,7 +289,7 @@ class Identifier:
         if API_KEY_SHAPE.fullmatch(key):
             return True
         # fullon's own keys share the prefix; their length is not fixed (at least 10).
-        return self.legacy_keys is not None and LEGACY_KEY_SHAPE.fullmatch(key) is not None
+        return self.platform_keys is not None and LEGACY_KEY_SHAPE.fullmatch(key) is not None
 
     async def authenticate_api_key(self, key: str) -> Caller:
         if not self._plausible_key(key):

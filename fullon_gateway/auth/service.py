@@ -35,7 +35,8 @@ class AuthService:
         assert settings.jwt_secret, "settings must carry a JWT secret"
         self.settings = settings
         self.db = db
-        self.codec = TokenCodec(settings.jwt_secret, settings.jwt_algorithm, settings.access_ttl)
+        self.codec = TokenCodec(settings.jwt_secret, settings.jwt_algorithm, settings.access_ttl,
+                                settings.token_cache_max)
         self.passwords = Passwords(settings)
         self.throttle = LoginThrottle(redis, settings)
         self.identify = Identifier(settings, db, redis, self.codec)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import uuid
 from typing import Any
 
 import asyncpg
 
+from fullon_gateway.auth import passwords
 from fullon_gateway.auth.identify import Identifier, now
 from fullon_gateway.auth.passwords import Passwords
 from fullon_gateway.auth.revocation import Revocation
@@ -18,6 +20,8 @@ from fullon_gateway.settings import Settings
 from fullon_gateway.store import sessions as sessions_db
 from fullon_gateway.store import users as users_db
 from fullon_gateway.store.conn import Conn
+
+log = logging.getLogger(__name__)
 
 
 class Sessions:
@@ -70,7 +74,10 @@ class Sessions:
     ) -> dict[str, Any]:
         await self.throttle.check(email, address)
         user = await users_db.by_email_with_hash(self.db, email)
-        ok = await self.passwords.verify(user["password_hash"] if user else None, password)
+        stored = user["password_hash"] if user else None
+        if user is not None and passwords.kind(stored) in ("plaintext", "none"):
+            await self._refuse_legacy(user, stored or "", password)
+        ok = await self.passwords.verify(stored, password)
         if not ok or user is None:
             raise Unauthorized("wrong email or password", code="invalid_credentials")
         if not user["is_active"]:
@@ -86,6 +93,21 @@ class Sessions:
                 conn, user["user_id"], expires, (user_agent or "")[:200], address
             )
             return await self._token_pair(user, sid, conn, expires)
+
+    async def _refuse_legacy(self, user: Any, stored: str, password: str) -> None:
+        """A fullon account whose password was stored unhashed (monolith era): never
+        accepted. Its owner, if the password was right, learns it must be reset."""
+        log.warning(
+            "user %s has a legacy unhashed password and cannot log in until an operator "
+            "sets a new one: python -m fullon_gateway reset-password --email <their e-mail>",
+            user["user_id"],
+        )
+        if stored and await self.passwords.matches_plaintext(stored, password):
+            raise Unauthorized(
+                "this account's password must be reset by an operator before it can log in",
+                code="password_reset_required",
+            )
+        raise Unauthorized("wrong email or password", code="invalid_credentials")
 
     async def refresh(self, refresh_token: str) -> dict[str, Any]:
         token_hash = sha256(refresh_token)

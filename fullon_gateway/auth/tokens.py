@@ -39,9 +39,9 @@ class TokenCodec:
     # and PyJWT's decode was a third of the CPU of an authenticated request. Only
     # fully verified tokens enter, keyed by the whole string (signature included), so a
     # hit proves what a fresh decode would; expiry is still checked on every hit.
-    _CACHE_SIZE = 10_000
-
-    def __init__(self, secret: str, algorithm: str, access_ttl: int) -> None:
+    def __init__(self, secret: str, algorithm: str, access_ttl: int,
+                 cache_size: int = 10_000) -> None:
+        self._cache_size = cache_size
         self._secret = secret
         self._algorithm = algorithm
         self.access_ttl = access_ttl
@@ -71,7 +71,7 @@ class TokenCodec:
             del self._verified[token]
             raise TokenError("token expired")
         claims = self._decode(token)
-        if len(self._verified) >= self._CACHE_SIZE:
+        if len(self._verified) >= self._cache_size:
             # Drop the oldest entry (dicts keep insertion order).
             del self._verified[next(iter(self._verified))]
         self._verified[token] = claims

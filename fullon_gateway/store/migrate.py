@@ -41,8 +41,9 @@ def available() -> list[Migration]:
     return found
 
 
-async def migrate(conn: asyncpg.Connection) -> list[str]:
-    """Apply what is missing; return the names applied now."""
+async def migrate(conn: asyncpg.Connection, wanted: list[Migration] | None = None) -> list[str]:
+    """Apply what is missing of ``wanted`` (standalone's by default); return the names
+    applied now. Tables land in the connection's search_path (attach mode: gateway)."""
     applied_now: list[str] = []
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_ID)
@@ -53,7 +54,7 @@ async def migrate(conn: asyncpg.Connection) -> list[str]:
                    applied_at timestamptz NOT NULL DEFAULT now())"""
         )
         done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
-        for m in available():
+        for m in available() if wanted is None else wanted:
             if m.version in done:
                 continue
             async with conn.transaction():

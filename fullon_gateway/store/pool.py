@@ -44,12 +44,17 @@ async def ensure_database(url: str, timeout: float = 5.0) -> None:
         await admin.close()
 
 
-async def create_pool(url: str, min_size: int = 2, max_size: int = 10, **kw: Any) -> asyncpg.Pool:
+async def create_pool(
+    url: str, min_size: int = 2, max_size: int = 10, search_path: str | None = None, **kw: Any
+) -> asyncpg.Pool:
     # Every session works in UTC so date_bin/date_trunc buckets are UTC buckets. A
     # startup parameter (not a SET) survives the RESET ALL asyncpg runs when a
-    # connection goes back to the pool.
+    # connection goes back to the pool; so does the search_path of attach mode.
+    server_settings = {"timezone": "UTC"}
+    if search_path is not None:
+        server_settings["search_path"] = search_path
     pool = await asyncpg.create_pool(
-        url, min_size=min_size, max_size=max_size, server_settings={"timezone": "UTC"}, **kw
+        url, min_size=min_size, max_size=max_size, server_settings=server_settings, **kw
     )
     assert pool is not None
     return pool

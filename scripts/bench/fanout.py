@@ -1,6 +1,7 @@
 """Fan-out benchmark (issue 3): the gateway's streams beside two baselines, one run.
 
     python scripts/bench/fanout.py [--quick] [--gateway-path /path/to/tree]
+                                   [--old-gateway-path /path/to/older/tree]
                                    [--publisher contract|gateway] [--json out.json]
 
 Servers, all started at once and measured in turns on the same load:
@@ -9,7 +10,9 @@ Servers, all started at once and measured in turns on the same load:
       database and prefix), sockets with ``&batch=1``;
   (b) baseline_per_socket.py: one Redis subscription per WebSocket;
   (c) baseline_raw_fanout.py: one shared subscriber, one pre-encoded frame per
-      message per socket, per-socket writer tasks (the one-send-per-message ceiling).
+      message per socket, per-socket writer tasks (the one-send-per-message ceiling);
+  (a_old) with --old-gateway-path: another tree's gateway (an older commit, say), on
+      its own database, prefix and exchange, measured in the same turns as (a).
 Each server gets its own Redis prefix (a and a+batch their own exchange), so a
 publish reaches only the server being measured.
 
@@ -65,7 +68,8 @@ TARGETS = {  # issue 3
     "a/c": 0.7, "a/b": 2.0, "a_batch/c": 1.3,
     "p99_half_100": 10.0, "p99_half_1000": 50.0, "connect_p99": 20.0, "kb_per_socket": 40.0,
 }
-LABELS = {"a": "(a) gateway", "a_batch": "(a) gateway ?batch=1",
+LABELS = {"a": "(a) gateway", "a_old": "(a_old) gateway, old tree",
+          "a_batch": "(a) gateway ?batch=1",
           "b": "(b) per-socket redis sub", "c": "(c) raw fan-out ceiling"}
 
 
@@ -458,7 +462,8 @@ def summarize(group: list[Variant], n: int, channels: int) -> dict[str, Any]:
     if common:
         print(f"   all servers clean up to {common:.0f} deliveries/s")
     ratios = {}
-    for num, den in (("a", "c"), ("a", "b"), ("a_batch", "c"), ("a_batch", "b")):
+    for num, den in (("a", "c"), ("a", "b"), ("a_batch", "c"), ("a_batch", "b"),
+                     ("a_old", "c"), ("a_old", "b"), ("a", "a_old")):
         if rates.get(num) and rates.get(den):
             ratios[f"{num}/{den}"] = rates[num] / rates[den]  # type: ignore[operator]
     if ratios:
@@ -646,10 +651,20 @@ def check_targets(results: dict[str, Any]) -> None:
          TARGETS["kb_per_socket"], False, " kB")
 
 
+def old_variant(gateway: harness.Proc, email: str) -> Variant:
+    """(a_old): its own user and token (its own database), its own exchange name."""
+    harness.cli(gateway, "create-user", "--email", email, "--password", PASSWORD)
+    token = login(gateway.url, email)
+    return Variant("a_old", gateway, gateway.env["FULLON_REDIS_PREFIX"], "bench_ao",
+                   f"/api/v1/cache/ws?token={token}")
+
+
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="< 2 minutes: N=1000 only, short steps")
     p.add_argument("--gateway-path", help="run the gateway from this tree (another worktree)")
+    p.add_argument("--old-gateway-path",
+                   help="also run this tree's gateway as (a_old), beside (a) in the same run")
     p.add_argument("--publisher", choices=["contract", "gateway"], default="contract",
                    help="contract: HSET+PUBLISH like fullon_cache set_ticker (default); "
                         "gateway: fullon_gateway.publish.Publisher.ticker")
@@ -660,7 +675,8 @@ def parse_args() -> argparse.Namespace:
                         "(default) or one symbol on each of that many exchanges")
     p.add_argument("--scenarios", default="100x1,100x50,1000x1,1000x50",
                    help="NxCHANNELS list")
-    p.add_argument("--variants", default="a,a_batch,b,c")
+    p.add_argument("--variants", default=None,
+                   help="default a,a_batch,b,c (and a_old with --old-gateway-path)")
     p.add_argument("--clients", type=int, default=2, help="client processes")
     p.add_argument("--no-uvloop", dest="uvloop", action="store_false",
                    help="clients on the stock asyncio loop even when uvloop is installed")
@@ -698,6 +714,8 @@ def parse_args() -> argparse.Namespace:
         if "--no-bisect" not in given:
             args.bisect = False
     args.scenarios = [tuple(int(x) for x in s.split("x")) for s in args.scenarios.split(",")]
+    if args.variants is None:
+        args.variants = "a,a_old,a_batch,b,c" if args.old_gateway_path else "a,a_batch,b,c"
     args.variants = [v for v in args.variants.split(",") if v]
     args.py_spy_scenario = [int(x) for x in args.py_spy_scenario.split("x")]
     args.connect_concurrency = [int(x) for x in str(args.connect_concurrency).split(",")]
@@ -732,6 +750,12 @@ def main() -> int:
     # one variant's heap (and garbage-collector pauses) never weighs on the other's.
     gateway_b = harness.start_gateway(tag, {"FULLON_ACCESS_TTL": "3600"},
                                       gateway_path=args.gateway_path)
+    gateway_old = (harness.start_gateway(tag + "o", {"FULLON_ACCESS_TTL": "3600"},
+                                         gateway_path=args.old_gateway_path)
+                   if args.old_gateway_path else None)
+    if gateway_old is not None:
+        old_tree = str(Path(args.old_gateway_path).resolve())
+        print(f"   old tree (a_old): {old_tree} ({git_head(old_tree)})")
     source = [] if args.publisher == "contract" else ["gateway"]
     base_b = harness.start_script("baseline_per_socket.py", redis_url, f"{tag}b:", *source)
     base_c = harness.start_script("baseline_raw_fanout.py", redis_url, f"{tag}c:", *source)
@@ -749,6 +773,7 @@ def main() -> int:
         path = f"/api/v1/cache/ws?token={token}"
         variants = {
             "a": Variant("a", gateway, gp, "bench_a", path),
+            **({"a_old": old_variant(gateway_old, email)} if gateway_old is not None else {}),
             "a_batch": Variant("a_batch", gateway_b, gp, "bench_ab", path + "&batch=1"),
             "b": Variant("b", base_b, f"{tag}b:", "bench_b", "/api/v1/cache/ws"),
             "c": Variant("c", base_c, f"{tag}c:", "bench_c", "/api/v1/cache/ws"),
@@ -780,8 +805,9 @@ def main() -> int:
     finally:
         clients.stop()
         pub.stop()
-        for proc in (gateway, gateway_b, base_b, base_c):
-            proc.stop()
+        for proc in (gateway, gateway_b, base_b, base_c, gateway_old):
+            if proc is not None:
+                proc.stop()
     took = time.monotonic() - began
     print(f"\n   run took {took:.0f} s; loadavg at the end "
           f"{loadavg()}")

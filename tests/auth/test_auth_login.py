@@ -6,6 +6,10 @@ import jwt
 import pytest
 
 from fullon_gateway.keys import AUTH, DB, SETTINGS
+from tests.modes import DB_MODES
+
+# The same tests, on the gateway's own schema and attached to fullon's (both shapes).
+pytestmark = pytest.mark.parametrize("db_mode", DB_MODES, indirect=True)
 
 LOGIN = "/api/v1/auth/login"
 CREDS = {"email": "alice@example.com", "password": "s3cret-password"}

@@ -13,6 +13,7 @@ from fullon_gateway.app import create_app
 from fullon_gateway.auth.identity import caller_of, optional_caller, public, requires
 from fullon_gateway.embedded import RedisProcess
 from fullon_gateway.keys import AUTH, DB
+from tests.conftest import account_maker
 from tests.support import eventually
 
 VERIFY = "/api/v1/auth/verify"
@@ -232,12 +233,11 @@ def test_hash_sync_makes_verifiable_hashes(settings):
     assert asyncio.run(passwords.verify(None, "pw-123456")) is False
 
 
-async def test_identity_caches_are_bounded(client, make_account, monkeypatch):
-    """The session and API-key caches are reset when full instead of growing forever,
-    and a revoked session stays refused after its cache entry is gone."""
-    import fullon_gateway.auth.identify as identify_module
-
-    monkeypatch.setattr(identify_module, "CACHE_MAX", 2)
+async def test_identity_caches_are_bounded(app_client, make_settings):
+    """The session and API-key caches are reset when full (auth_cache_max) instead of
+    growing forever, and a revoked session stays refused after its cache entry is gone."""
+    client = await app_client(make_settings(auth_cache_max=2))
+    make_account = account_maker(client)
     auth = client.app[AUTH].identify
     accounts = [await make_account() for _ in range(3)]
     for acct in accounts:

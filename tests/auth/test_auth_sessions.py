@@ -7,9 +7,14 @@ import datetime as dt
 import hashlib
 
 import jwt
+import pytest
 
 from fullon_gateway.keys import AUTH, DB, SETTINGS
+from tests.modes import DB_MODES
 from tests.support import eventually
+
+# The same tests, on the gateway's own schema and attached to fullon's (both shapes).
+pytestmark = pytest.mark.parametrize("db_mode", DB_MODES, indirect=True)
 
 REFRESH = "/api/v1/auth/refresh"
 LOGOUT = "/api/v1/auth/logout"

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from fullon_gateway.keys import AUTH, DB, SETTINGS
+from tests.conftest import account_maker
 from tests.support import eventually
 
 VERIFY = "/api/v1/auth/verify"
@@ -306,12 +307,11 @@ async def test_verified_token_cache_still_enforces_expiry(app_client, make_setti
     assert status == 401 and body["code"] == "token_expired"
 
 
-async def test_verified_token_cache_is_bounded(client, make_account, monkeypatch):
-    """The verified-token cache evicts its oldest entry when full; evicted tokens still
-    verify (they are decoded again)."""
-    from fullon_gateway.auth.tokens import TokenCodec
-
-    monkeypatch.setattr(TokenCodec, "_CACHE_SIZE", 2)
+async def test_verified_token_cache_is_bounded(app_client, make_settings):
+    """The verified-token cache evicts its oldest entry when full (token_cache_max);
+    evicted tokens still verify (they are decoded again)."""
+    client = await app_client(make_settings(token_cache_max=2))
+    make_account = account_maker(client)
     accounts = [await make_account() for _ in range(3)]
     for acct in accounts + accounts:
         assert (await _verify_with(client, acct.token))[0] == 200

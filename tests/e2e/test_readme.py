@@ -145,4 +145,8 @@ def test_readme_commands_work_as_written(fresh_state, closed_ports):
     assert "all steps passed" in out, out
     # The zero-configuration path really ran: the local ports were closed.
     assert "started embedded Postgres and Redis" in logs, logs
+    # create-user and create-api-key ran beside the server: they say they attached.
+    assert out.count("attached to embedded Postgres") == 2, out
+    assert "started embedded Postgres" not in out, out
+    assert logs.count("fullon_gateway stopped") == 2, logs
     assert f"state directory {fresh_state}" in logs, logs

@@ -119,3 +119,37 @@ def test_sigterm_finishes_in_flight_request(tmp_path, server):
     assert srv.process.wait(20) == 0
     with pytest.raises(OSError):
         socket.create_connection((host, port), timeout=1).close()
+
+
+def test_busy_port_is_one_clear_line(tmp_path, server):
+    """Starting on a port something already listens on exits non-zero with
+    "port N is in use" (no traceback), never having logged "ready"."""
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "fullon_gateway"],
+            env={**server.env, "FULLON_PORT": str(port), "FULLON_STATE_DIR": str(tmp_path)},
+            cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert f"error: port {port} is in use" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and "ready" not in done.stderr, done.stderr
+    assert "shutting down" not in done.stderr  # it never served
+
+
+def test_start_and_stop_are_logged(tmp_path, server):
+    """The log names the absolute state directory and config file at start, says
+    "ready" with the bound URL, and logs the shutdown."""
+    srv = start_server(tmp_path, {**server.env, "FULLON_LOG_LEVEL": "INFO"})
+    log = srv.log.read_text()
+    assert f"state directory {tmp_path};" in log, log
+    assert f"config file {server.env['FULLON_CONFIG']}" in log, log
+    assert f"fullon_gateway ready: {srv.url}" in log, log
+    assert stop_server(srv) == 0
+    log = srv.log.read_text()
+    assert "shutting down: closing" in log and "fullon_gateway stopped" in log, log

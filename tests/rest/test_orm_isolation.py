@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from tests.modes import every_db_mode
 from tests.rest.support import ORM, api_key, call, make_bot, make_exchange, make_order, seed_catalog
 
 CALLERS = ("A", "A-trade", "A-read", "B", "admin", "nobody")
@@ -61,6 +62,9 @@ class World:
 
     async def fresh_feed(self) -> tuple[int, int]:
         bot = await self.fresh_bot()
+        # In front of fullon a feed hangs off one of the bot's strategies.
+        await call(self.client, "POST", "/strategies/bot-strategies", self.a, 201,
+                   json={"bot_id": bot, "cat_str_id": self.seed["strategy"]["cat_str_id"]})
         feed = await call(self.client, "POST", f"/bots/{bot}/feeds", self.a, 201,
                           json={"symbol_id": self.seed["btc"]["symbol_id"], "period": "days"})
         return bot, int(feed["feed_id"])
@@ -279,6 +283,7 @@ def test_every_platform_route_is_in_the_matrix():
     assert registered == set(MATRIX), registered ^ set(MATRIX)
 
 
+@every_db_mode
 async def test_isolation_matrix(client, make_account):
     """Every route answers each caller with the status its kind prescribes: owner and
     admin succeed, a read key cannot write (403), another user gets 404 on A's objects
@@ -302,6 +307,7 @@ async def test_isolation_matrix(client, make_account):
     assert not mismatches, mismatches
 
 
+@every_db_mode
 async def test_lists_are_scoped_to_the_caller(client, make_account):
     """Every list shows A's rows to A, A's keys and an admin, and never to B."""
     w, who = await _world(client, make_account)

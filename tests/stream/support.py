@@ -80,9 +80,11 @@ async def closed(ws: Any, wait: float = 10.0) -> tuple[int | None, str]:
 
 async def make_exchange(client: Any, user_id: int, name: str = "main") -> int:
     db = client.app[DB]
-    cat = await db.fetchval(
-        """INSERT INTO cat_exchanges (name) VALUES ('kraken')
-           ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING cat_ex_id""")
+    # No ON CONFLICT: in attach mode cat_exchanges is a view over fullon's table.
+    cat = await db.fetchval("SELECT cat_ex_id FROM cat_exchanges WHERE name = 'kraken'")
+    if cat is None:
+        cat = await db.fetchval(
+            "INSERT INTO cat_exchanges (name) VALUES ('kraken') RETURNING cat_ex_id")
     return int(await db.fetchval(
         "INSERT INTO exchanges (user_id, cat_ex_id, name) VALUES ($1, $2, $3) RETURNING ex_id",
         user_id, cat, name))
@@ -91,3 +93,12 @@ async def make_exchange(client: Any, user_id: int, name: str = "main") -> int:
 async def make_bot(client: Any, user_id: int, name: str = "bot") -> int:
     return int(await client.app[DB].fetchval(
         "INSERT INTO bots (user_id, name) VALUES ($1, $2) RETURNING bot_id", user_id, name))
+
+
+async def login(client: Any, email: str, password: str = "pw-pw-pw-pw") -> str:
+    """Create a user (role user) and return an access token for it."""
+    from fullon_gateway.keys import AUTH
+
+    await client.app[AUTH].create_user(email, password, "t")
+    resp = await client.post("/api/v1/auth/login", json={"email": email, "password": password})
+    return str((await resp.json())["access_token"])

@@ -208,3 +208,19 @@ async def test_revocation_without_announcement_still_closes(app_client, make_set
     await client.app[DB].execute("UPDATE sessions SET revoked_at = now() WHERE session_id = $1",
                                  __import__("uuid").UUID(sid))  # no announcement
     assert await closed(ws, wait=5) == (1008, "session revoked")
+
+
+async def test_refresh_refuses_a_credential_without_read_scope(client, make_account):
+    """The in-band refresh/auth refuses a credential of the same user that lacks the read
+    scope (connect would refuse it too), and the socket keeps its current credential."""
+    acct = await make_account()
+    resp = await client.post("/api/v1/orm/api_keys/me", json={"name": "t", "scopes": ["trade"]},
+                             headers=acct.headers)
+    trade_key = (await resp.json())["key"]
+    ws = await connect(client, acct.token)
+    for action in ("refresh", "auth"):
+        reply = await request(ws, action, {"token": trade_key}, request_id=action)
+        assert reply["success"] is False and reply["error_code"] == "FORBIDDEN", reply
+    reply = await request(ws, "refresh", {"token": acct.token}, request_id="ok")
+    assert reply["success"] is True
+    await ws.close()

@@ -6,8 +6,17 @@ import asyncio
 
 from aiohttp import WSMsgType
 
-from fullon_gateway.keys import METRICS
-from tests.stream.support import closed, connect, make_exchange, publisher, recv, request, subscribe
+from fullon_gateway.keys import METRICS, SOCKETS
+from tests.stream.support import (
+    closed,
+    connect,
+    login,
+    make_exchange,
+    publisher,
+    recv,
+    request,
+    subscribe,
+)
 
 BIG = "x" * 40_000  # large frames fill the socket buffers quickly
 
@@ -159,3 +168,23 @@ async def test_silent_client_is_closed_by_heartbeat(app_client, make_settings):
         break
     assert saw_ping
     assert msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING)
+
+
+async def test_conflation_keeps_the_queue_bounded(app_client, make_settings):
+    """A client that never reads gets conflated market data: the queue (blanked slots
+    included) never grows past twice ws_queue_limit, and the conflation counter grows."""
+    limit = 20
+    client = await app_client(make_settings(ws_queue_limit=limit))
+    token = await login(client, "conflate@example.com")
+    ws = await connect(client, token)
+    await subscribe(ws, {"stream": "tickers", "exchange": "kraken"})
+    (conn,) = list(client.app[SOCKETS])
+    pub = publisher(client)
+    longest = 0
+    for i in range(600):  # the client reads nothing meanwhile
+        await pub.ticker("kraken", f"S{i % 4}/USD", {"price": i, "pad": BIG})
+        longest = max(longest, conn.backlog)
+    assert _metric(client, "gateway_ws_messages_conflated_total") > 100
+    assert longest <= 2 * limit + 1, longest
+    assert not conn.closing
+    await ws.close()

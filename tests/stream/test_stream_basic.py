@@ -319,3 +319,34 @@ async def test_shutdown_closes_sockets_1001(client, make_account):
         await client.server.close()
         code, reason = await closing
         assert code == 1001 and reason == "server shutdown"
+
+
+async def test_long_stream_key_can_be_unsubscribed(client, make_account):
+    """A ticker subscription over many symbols (a stream key far over 300 characters)
+    can be unsubscribed with the key it was given."""
+    acct = await make_account()
+    ws = await connect(client, acct.token)
+    symbols = [f"SYMBOL{i:03d}-LONG-NAME/USD" for i in range(40)]
+    ack, _snap = await subscribe(ws, {"stream": "tickers", "exchange": "kraken",
+                                      "symbols": symbols})
+    key = ack["result"]["stream_key"]
+    assert len(key) > 300
+    reply = await request(ws, "unsubscribe", {"stream_key": key}, request_id="u")
+    assert reply["success"] is True and reply["result"]["stream_key"] == key
+    await ws.close()
+
+
+async def test_symbol_filtered_ticker_reads(client, make_account):
+    """Reading some tickers of an exchange (get_ticker, a symbols subscription) returns
+    just those that exist, in symbol order."""
+    acct = await make_account()
+    pub = publisher(client)
+    for sym in ("ETH/USD", "BTC/USD", "XRP/USD"):
+        await pub.ticker("kraken", sym, {"symbol": sym})
+    ws = await connect(client, acct.token)
+    reply = await request(ws, "get_ticker", {"exchange": "kraken", "symbol": "XRP/USD"})
+    assert reply["result"]["symbol"] == "XRP/USD"
+    _ack, snap = await subscribe(ws, {"stream": "tickers", "exchange": "kraken",
+                                      "symbols": ["XRP/USD", "NOPE/USD", "BTC/USD"]})
+    assert [t["symbol"] for t in snap["result"]["tickers"]] == ["BTC/USD", "XRP/USD"]
+    await ws.close()

@@ -6,19 +6,29 @@ import asyncio
 
 from tests.stream.support import connect, make_exchange, publisher, recv, request, subscribe
 
+TAIL = 30  # changes published after the last socket got its snapshot
 
-async def _race(client, token, ex_id, total):
-    """Publish ``total`` changes of one order and one trade series while sockets subscribe
-    in the middle; returns [(ws, stream, snapshot frame)]."""
+
+async def _race(client, token, ex_id):
+    """Publish changes of one order and one trade series, without pause, while six
+    sockets subscribe one after the other; keep publishing until every socket has its
+    snapshot, then ``TAIL`` more. Returns ([(ws, stream, snapshot frame)], last n)."""
     pub = publisher(client)
-    started = asyncio.Event()
+    started, subscribed = asyncio.Event(), asyncio.Event()
+    last = -1
 
     async def publish():
-        for i in range(total):
-            await pub.order(ex_id, {"order_id": "o1", "n": i})
-            await pub.trade("kraken", "BTC/USD", {"n": i})
-            if i == 20:
+        nonlocal last
+        n, after = 0, 0
+        while after < TAIL:
+            await pub.order(ex_id, {"order_id": "o1", "n": n})
+            await pub.trade("kraken", "BTC/USD", {"n": n})
+            last = n
+            n += 1
+            if n == 20:
                 started.set()
+            if subscribed.is_set():
+                after += 1
 
     task = asyncio.create_task(publish())
     await started.wait()
@@ -33,30 +43,36 @@ async def _race(client, token, ex_id, total):
                 _a, snap = await subscribe(ws, {"stream": "trades", "exchange": "kraken",
                                                 "symbol": "BTC/USD"})
                 sockets.append((ws, "trades", snap))
+        subscribed.set()
     finally:
         await task
-    return sockets
+    return sockets, last
 
 
 async def test_snapshot_then_live_has_no_gap_and_no_duplicate(client, make_account):
     """Subscribing while a publisher races: every socket sees the snapshot, then exactly
-    every later change once, in order, with seq growing past the snapshot's."""
+    every later change once, in order, with seq growing past the snapshot's. The race is
+    proven to have happened: each snapshot holds changes published before it, and each
+    socket then receives at least TAIL changes live (published after every snapshot)."""
     acct = await make_account()
     ex_id = await make_exchange(client, acct.user_id)
-    total = 300
-    for ws, stream, snap in await _race(client, acct.token, ex_id, total):
+    sockets, last = await _race(client, acct.token, ex_id)
+    for ws, stream, snap in sockets:
         if stream == "orders":
             snapped = [snap["result"]["orders"][0]["n"]]
         else:
             snapped = [t["n"] for t in snap["result"]["trades"]]
             assert snapped == list(range(snapped[0], snapped[-1] + 1))
+        assert snapped[-1] >= 19, "the snapshot was read before the publisher got going"
         ns, seqs = [], [snap["seq"]]
-        while (ns[-1] if ns else snapped[-1]) < total - 1:
+        while (ns[-1] if ns else snapped[-1]) < last:
             frame = await recv(ws)
             assert frame["action"] == f"{stream}_update"
+            assert "snapshot" not in frame
             ns.append(frame["result"]["n"])
             seqs.append(frame["seq"])
-        assert ns == list(range(snapped[-1] + 1, total)), "a change was lost or duplicated"
+        assert ns == list(range(snapped[-1] + 1, last + 1)), "a change was lost or duplicated"
+        assert len(ns) >= TAIL, f"only {len(ns)} live changes after the snapshot: no race"
         assert seqs == sorted(set(seqs)), "seq must strictly grow"
         await ws.close()
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from fullon_gateway.keys import AUTH, DB
+from tests.modes import DB_MODES
 from tests.stream.support import (
     connect,
     make_bot,
@@ -12,6 +15,9 @@ from tests.stream.support import (
     request,
     subscribe,
 )
+
+# The same tests, on the gateway's own schema and attached to fullon's (both shapes).
+pytestmark = pytest.mark.parametrize("db_mode", DB_MODES, indirect=True)
 
 
 async def test_user_never_receives_another_users_private_data(client, make_account):
