@@ -97,6 +97,7 @@ class Publisher:
         self, stream: str, unit: str, key: str | None, data: Mapping[str, Any],
         mode: str = "none", snapshot_key: str = "", field: str = "",
         snapshot: bytes | None = None, component: str = "", heartbeat: str = "",
+        client: Any = None,
     ) -> int:
         p = self.prefix
         body = jsonutil.dumps({
@@ -111,16 +112,20 @@ class Publisher:
                   p + "process:components", p + PROCESS_TYPES],
             args=[mode, field, snapshot if snapshot is not None else b"", body[1:],
                   self.history_len, BARS_KEPT, component, heartbeat, ptype],
+            client=client,
         )
-        return int(seq)
+        return 0 if client is not None else int(seq)
 
     # -- market data ---------------------------------------------------------------
-    async def ticker(self, exchange: str, symbol: str, tick: Mapping[str, Any]) -> int:
-        """A ticker: HSET tickers:{exchange} symbol <Tick JSON>."""
+    async def ticker(self, exchange: str, symbol: str, tick: Mapping[str, Any],
+                     pipeline: Any = None) -> int:
+        """A ticker: HSET tickers:{exchange} symbol <Tick JSON>. With ``pipeline`` (a
+        non-transactional redis pipeline) the change is queued there and 0 returned: a
+        service sending many tickers at once executes the pipeline itself."""
         data = {**tick, "exchange": exchange, "symbol": symbol}
         return await self._publish(
             "tickers", names.tickers_unit(exchange), symbol, data, "hset",
-            names.tickers_key(exchange), symbol, jsonutil.dumps(data),
+            names.tickers_key(exchange), symbol, jsonutil.dumps(data), client=pipeline,
         )
 
     async def trade(self, exchange: str, symbol: str, trade: Mapping[str, Any]) -> int:

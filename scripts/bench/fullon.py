@@ -67,10 +67,12 @@ async def write_fullon(r: aioredis.Redis, symbols: list[str], n: int, start: int
 
 
 async def write_publisher(pub: Publisher, symbols: list[str], n: int, start: int) -> None:
-    now = time.time()
-    await asyncio.gather(*(pub.ticker(EXCHANGE, symbols[(start + i) % len(symbols)],
-                                      {"price": float(start + i), "sent": now})
-                           for i in range(n)))
+    """``n`` Publisher.ticker changes, pipelined like the fullon writes (one round trip)."""
+    pipe = pub.redis.pipeline(transaction=False)
+    for i in range(n):
+        await pub.ticker(EXCHANGE, symbols[(start + i) % len(symbols)],
+                         {"price": float(start + i), "sent": time.time()}, pipeline=pipe)
+    await pipe.execute()
 
 
 async def settle(r: aioredis.Redis) -> int:
@@ -211,7 +213,11 @@ def main() -> None:
     try:
         for count in (int(c) for c in args.gateways.split(",")):
             env = {"FULLON_REDIS_URL": redis_proc.url, "FULLON_REDIS_PREFIX": "",
-                   "FULLON_KEYSPACE_EVENTS": "configure"}
+                   "FULLON_KEYSPACE_EVENTS": "configure",  # its own server: allowed
+                   # one database for the processes of a run: a token works on each
+                   "FULLON_DATABASE_URL": os.environ.get(
+                       "BENCH_DATABASE_URL",
+                       f"postgresql://postgres@127.0.0.1:5432/fgw_bench_fullon{count}")}
             gws = [start_gateway(f"fullon{count}{i}", env) for i in range(count)]
             cli(gws[0], "create-user", "--email", EMAIL, "--password", PASSWORD)
             try:
