@@ -48,9 +48,7 @@ _MAX_PENDING = 20_000  # past this the reader waits for the sequencer to catch u
 
 def merged_flags(current: str, needed: str = NEEDED_FLAGS) -> str:
     """``current`` plus whatever of ``needed`` it lacks ('A' counts as its classes)."""
-    have = set(current.replace("A", _ALIAS_A))
-    missing = "".join(c for c in needed if c not in have)
-    return current + missing
+    return current + missing_flags(current, needed)
 
 
 def missing_flags(current: str, needed: str = NEEDED_FLAGS) -> str:
@@ -123,11 +121,6 @@ class Watcher:
         """Wait for the first completed rescan (subscribed, and what was there read)."""
         async with asyncio.timeout(timeout):
             await self._ready.wait()
-
-    async def idle(self) -> None:
-        """Wait until every key named so far has been through a step (bench)."""
-        while self._flusher is not None and not self._flusher.done():
-            await asyncio.shield(self._flusher)
 
     # -- notifications config ---------------------------------------------------------
     async def _configure(self) -> None:
