@@ -103,6 +103,11 @@ class Settings:
     # Serve on uvloop (a faster event loop, C transports) when it is installed.
     uvloop: bool = True
     history_len: int = 1000
+    # fullon writes that are not announced (orders, accounts, bots, trades, ohlcv,
+    # process) are learnt from Redis keyspace notifications: "configure" turns the
+    # flags on with CONFIG SET (merged with those set), "check" only reads them, "off"
+    # watches tickers (which fullon publishes) only. docs/operations.md.
+    keyspace_events: str = "configure"
     # Days of random-walk trade history `demo` loads for the OHLCV endpoints.
     demo_history_days: float = 30.0
     # Seconds a quote may go unchanged before the dashboard marks it stale (each
@@ -165,6 +170,9 @@ def _validate(s: Settings) -> None:
         raise SettingsError(f"env must be 'development' or 'production', got {s.env!r}")
     if s.embedded not in {"auto", "always", "never"}:
         raise SettingsError(f"embedded must be auto, always or never, got {s.embedded!r}")
+    if s.keyspace_events not in {"configure", "check", "off"}:
+        raise SettingsError(
+            f"keyspace_events must be configure, check or off, got {s.keyspace_events!r}")
     if not 0 < s.port < 65536:
         raise SettingsError(f"port must be between 1 and 65535, got {s.port}")
     for name in ("database_url", "local_postgres_url"):
