@@ -8,7 +8,9 @@ embedded Postgres and Redis data) is ``--state-dir``, else ``FULLON_STATE_DIR``,
 ``state_dir`` in the file named by ``--config``/``FULLON_CONFIG``, else the per-user data
 directory (``platformdirs``: ``~/.local/share/fullon_gateway`` on Linux). The YAML file
 read is the one named by ``--config``/``FULLON_CONFIG``, else ``gateway.yaml`` in the
-state directory when it exists.
+state directory when it exists, else the checkout's own ``config/gateway.yaml`` (the file
+the wire contract names: found next to the package, never relative to the current
+directory; a non-editable install has none).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from cryptography.fernet import Fernet
 ENV_PREFIX = "FULLON_"
 APP_NAME = "fullon_gateway"
 CONFIG_NAME = "gateway.yaml"  # looked up in the state directory
+# The contract's config/gateway.yaml, beside the package in a checkout (editable install).
+CHECKOUT_CONFIG = Path(__file__).resolve().parents[1] / "config" / CONFIG_NAME
 
 
 def default_state_dir() -> str:
@@ -253,6 +257,8 @@ def load_settings(
         path = Path(named).expanduser().resolve()
     else:
         path = Path(chosen_state or default_state_dir()).expanduser().resolve() / CONFIG_NAME
+        if not path.is_file() and CHECKOUT_CONFIG.is_file():
+            path, named = CHECKOUT_CONFIG, str(CHECKOUT_CONFIG)
     values: dict[str, Any] = {}
     read = path.is_file()
     if read:
