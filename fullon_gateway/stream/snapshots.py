@@ -17,7 +17,10 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from fullon_gateway.stream import names
-from fullon_gateway.stream.kinds import StreamKind, Target
+from fullon_gateway.stream.kinds import StreamKind, Tally, Target
+
+# A read waiting for its batch: what to read, its lenient-decoding tally, its answer.
+_Read = tuple[Target, Tally, "asyncio.Future[tuple[int, Any]]"]
 
 MAX_BATCH = 64  # a batch's reply must arrive within the socket timeout (5 s)
 FLIGHTS = 4
@@ -30,16 +33,16 @@ class SnapshotReader:
         self._prefix = prefix
         self._max_batch = max_batch
         self._max_flights = flights
-        self._pending: list[tuple[Target, asyncio.Future[tuple[int, Any]]]] = []
+        self._pending: list[_Read] = []
         self._flights: set[asyncio.Task[None]] = set()
         self.batches = 0  # MULTIs sent (for tests and benchmarks)
 
-    async def read(self, t: Target) -> tuple[int, Any]:
+    async def read(self, t: Target, tally: Tally) -> tuple[int, Any]:
         """(global seq G, snapshot result) read atomically with the publisher's script."""
         if type(t.kind).read_snapshot is not StreamKind.read_snapshot:
-            return await t.kind.read_snapshot(self._redis, self._prefix, t)
+            return await t.kind.read_snapshot(self._redis, self._prefix, t, tally)
         future: asyncio.Future[tuple[int, Any]] = asyncio.get_running_loop().create_future()
-        self._pending.append((t, future))
+        self._pending.append((t, tally, future))
         self._launch()
         return await future
 
@@ -55,8 +58,8 @@ class SnapshotReader:
         self._flights.discard(task)
         self._launch()
 
-    async def _flush(self, batch: list[tuple[Target, asyncio.Future[tuple[int, Any]]]]) -> None:
-        batch = [(t, f) for t, f in batch if not f.done()]  # callers that gave up
+    async def _flush(self, batch: list[_Read]) -> None:
+        batch = [r for r in batch if not r[2].done()]  # callers that gave up
         if not batch:
             return
         self.batches += 1
@@ -64,26 +67,26 @@ class SnapshotReader:
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.get(self._prefix + names.SEQ_COUNTER)
                 spans = []
-                for t, _ in batch:
+                for t, _tally, _future in batch:
                     start = len(pipe)
                     t.kind.queue_snapshot(pipe, t, self._prefix)
                     spans.append((start, len(pipe)))
                 replies = await pipe.execute()
         except asyncio.CancelledError:
-            for _, future in batch:
+            for _t, _tally, future in batch:
                 future.cancel()
             raise
         except Exception as exc:
-            for _, future in batch:
+            for _t, _tally, future in batch:
                 if not future.done():
                     future.set_exception(exc)
             return
         seq = int(replies[0] or 0)
-        for (t, future), (start, end) in zip(batch, spans, strict=True):
+        for (t, tally, future), (start, end) in zip(batch, spans, strict=True):
             if future.done():
                 continue
             try:
-                future.set_result((seq, t.kind.build_snapshot(t, replies[start:end])))
+                future.set_result((seq, t.kind.build_snapshot(t, replies[start:end], tally)))
             except Exception as exc:  # one bad stored value fails its own read only
                 future.set_exception(exc)
 
