@@ -9,6 +9,7 @@ embedded Postgres and Redis data) is ``--state-dir``, else ``FULLON_STATE_DIR``,
 directory (``platformdirs``: ``~/.local/share/fullon_gateway`` on Linux). The YAML file
 read is the one named by ``--config``/``FULLON_CONFIG``, else ``gateway.yaml`` in the
 state directory when it exists.
+Over 300 lines on purpose: every setting, its default and its validation in one file.
 """
 
 from __future__ import annotations
