@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import errno
 import gc
 import logging
@@ -22,7 +21,7 @@ from typing import Any
 from aiohttp import web
 
 from fullon_gateway import __version__
-from fullon_gateway.embedded import Embedded, local_postgres_url, local_redis_url, start_embedded
+from fullon_gateway.embedded import resolve_dependencies
 from fullon_gateway.errors import ApiError
 from fullon_gateway.keys import SOCKETS
 from fullon_gateway.logs import QuietAccessLogger, setup_logging
@@ -94,39 +93,11 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(config_path=args.config, overrides=overrides)
 
 
-def resolve_dependencies(
-    settings: Settings, need_redis: bool = True
-) -> tuple[Settings, Embedded | None]:
-    """Fill in missing URLs: the local default ports when they answer, else embedded."""
-    probe = settings.embedded != "always"
-    db_url = settings.database_url or (
-        local_postgres_url(settings.local_postgres_url) if probe else None)
-    redis_url = settings.redis_url or (
-        local_redis_url(settings.local_redis_url) if need_redis and probe else None)
-    want_pg, want_redis = db_url is None, need_redis and redis_url is None
-    embedded = None
-    if (want_pg or want_redis) and settings.embedded == "never":
-        raise CommandError("no database_url/redis_url configured, nothing answers on the "
-                           "local default ports, and embedded servers are disabled")
-    if want_pg or want_redis:
-        embedded = start_embedded(
-            Path(settings.state_dir) / "embedded", postgres=want_pg, redis=want_redis
-        )
-        db_url = db_url or embedded.postgres_url
-        redis_url = redis_url or embedded.redis_url
-        # Say what really happened: a second command attaches to a running Postgres.
-        pg_done = {"started": "started", "attached": "attached to",
-                   "adopted": "adopted"}[embedded.postgres or "started"]
-        if want_pg and want_redis and pg_done == "started":
-            what = "started embedded Postgres and Redis"
-        else:
-            what = " and ".join(
-                ([f"{pg_done} embedded Postgres"] if want_pg else [])
-                + (["started embedded Redis"] if want_redis else []))
-        missing = " and ".join(n for n, on in (("Postgres", want_pg), ("Redis", want_redis)) if on)
-        log.info("no %s configured or answering locally: %s (data in %s)",
-                 missing, what, Path(settings.state_dir) / "embedded")
-    return dataclasses.replace(settings, database_url=db_url, redis_url=redis_url), embedded
+def _warn_about_old_state(settings: Settings) -> None:
+    """Earlier versions kept state in ./.state: say so rather than start afresh silently."""
+    if (old := Path(".state").resolve()).is_dir() and old != Path(settings.state_dir):
+        log.warning("%s is not used: state lives in %s (pass --state-dir %s to use the "
+                    "old one)", old, settings.state_dir, old)
 
 
 async def _tune_gc(_app: web.Application) -> None:
@@ -317,6 +288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         setup_logging(settings.log_level)
         log.info("state directory %s; config file %s", settings.state_dir,
                  settings.config_file or f"none (no {Path(settings.state_dir) / 'gateway.yaml'})")
+        _warn_about_old_state(settings)
         if command in ("serve", "demo"):
             _serve(settings, demo=command == "demo")
             return 0

