@@ -108,9 +108,8 @@ export class Orders {
     const tr = el("tr", { "data-fill": key },
       el("td", {}, fmtClock(t)), el("td", {}, this.accountName(exId)), el("td", {}, symbol || ""),
       el("td", { class: String(side).toLowerCase() === "sell" ? "sell" : "buy" }, side || ""),
-      el("td", { class: "num" }, fmtPrice(price)), el("td", { class: "num" }, fmtQty(volume)),
-      el("td", {}, order ?? ""));
-    tr.title = new Date(t).toISOString();
+      el("td", { class: "num" }, fmtPrice(price)), el("td", { class: "num" }, fmtQty(volume)));
+    tr.title = new Date(t).toISOString() + (order ? " · order " + order : "");
     this.fills.set(key, { t, tr });
     // Newest first.
     const body = $("#fills-table tbody");

@@ -132,16 +132,21 @@ export async function login(email, password) {
   emit("change");
 }
 
+// Revoke first, then forget: forgetting reloads the page, and a reload would abort a
+// revocation still in flight (keepalive lets it finish even so).
 export async function logout() {
   const token = current && current.access;
-  forget();
   if (token) {
     try {
-      await fetch("/api/v1/auth/logout", { method: "POST", headers: { Authorization: "Bearer " + token } });
+      const resp = await fetch("/api/v1/auth/logout", {
+        method: "POST", keepalive: true, headers: { Authorization: "Bearer " + token },
+      });
+      if (!resp.ok && resp.status !== 401) showError("Logout failed", "status " + resp.status);
     } catch (err) {
       showError("Logout could not reach the gateway", err.message);
     }
   }
+  forget();
 }
 
 // A tab reopened within its session keeps its login; the tokens are checked first.
