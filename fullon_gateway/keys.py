@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from fullon_gateway.ohlcv.loader import OhlcvLoader
     from fullon_gateway.settings import Settings
     from fullon_gateway.store.database import Database
+    from fullon_gateway.stream.fullon.watcher import Watcher
     from fullon_gateway.stream.hub import Hub
     from fullon_gateway.stream.registry import SocketRegistry
     from fullon_gateway.stream.service import StreamService
@@ -34,3 +35,4 @@ SOCKETS: web.AppKey[SocketRegistry] = web.AppKey("sockets")
 STREAMS: web.AppKey[StreamService] = web.AppKey("streams")
 STARTED_AT: web.AppKey[float] = web.AppKey("started_at")
 OHLCV_LOADER: web.AppKey[OhlcvLoader] = web.AppKey("ohlcv_loader")
+WATCHER: web.AppKey[Watcher] = web.AppKey("fullon_watcher")

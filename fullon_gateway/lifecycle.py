@@ -31,10 +31,12 @@ from fullon_gateway.keys import (
     SETTINGS,
     SOCKETS,
     STREAMS,
+    WATCHER,
 )
 from fullon_gateway.ohlcv.loader import OhlcvLoader
 from fullon_gateway.store.attach import PlatformKeys
 from fullon_gateway.store.database import open_pool, prepare_database
+from fullon_gateway.stream.fullon.watcher import Watcher
 from fullon_gateway.stream.hub import Channel, Hub
 from fullon_gateway.stream.live_bars import bars_to_stream
 from fullon_gateway.stream.publish import Publisher
@@ -165,4 +167,20 @@ async def live_bars(app: web.Application) -> AsyncIterator[None]:
         app[OHLCV_LOADER].remove_listener(listener)
 
 
-CONTEXTS: tuple[Context, ...] = (postgres, redis, hub, auth, ohlcv_loader, streams, live_bars)
+async def fullon_watcher(app: web.Application) -> AsyncIterator[None]:
+    """app[WATCHER]: learns of every fullon_cache write and sequences it once
+    (stream/fullon/watcher.py): one pub/sub connection of its own."""
+    settings = app[SETTINGS]
+    assert settings.redis_url
+    watcher = Watcher(settings.redis_url, app[REDIS], settings.redis_prefix,
+                      settings.history_len, settings.keyspace_events)
+    app[WATCHER] = watcher
+    await watcher.start()
+    try:
+        yield
+    finally:
+        await watcher.stop()
+
+
+CONTEXTS: tuple[Context, ...] = (postgres, redis, hub, auth, ohlcv_loader, streams, live_bars,
+                                 fullon_watcher)

@@ -61,6 +61,10 @@ class Metrics:
             registry=r,
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
         )
+        self.nonfinite = Counter(
+            "gateway_fullon_nonfinite_values_total",
+            "NaN/Infinity tokens in fullon values, sent as null", ["stream"], registry=r,
+        )
         self.hub_reconnects = Counter(
             "gateway_hub_reconnects_total", "Redis pub/sub reconnections", registry=r
         )

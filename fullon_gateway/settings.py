@@ -8,7 +8,9 @@ embedded Postgres and Redis data) is ``--state-dir``, else ``FULLON_STATE_DIR``,
 ``state_dir`` in the file named by ``--config``/``FULLON_CONFIG``, else the per-user data
 directory (``platformdirs``: ``~/.local/share/fullon_gateway`` on Linux). The YAML file
 read is the one named by ``--config``/``FULLON_CONFIG``, else ``gateway.yaml`` in the
-state directory when it exists.
+state directory when it exists, else the checkout's own ``config/gateway.yaml`` (the file
+the wire contract names: found next to the package, never relative to the current
+directory; a non-editable install has none).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from cryptography.fernet import Fernet
 ENV_PREFIX = "FULLON_"
 APP_NAME = "fullon_gateway"
 CONFIG_NAME = "gateway.yaml"  # looked up in the state directory
+# The contract's config/gateway.yaml, beside the package in a checkout (editable install).
+CHECKOUT_CONFIG = Path(__file__).resolve().parents[1] / "config" / CONFIG_NAME
 
 
 def default_state_dir() -> str:
@@ -103,6 +107,11 @@ class Settings:
     # Serve on uvloop (a faster event loop, C transports) when it is installed.
     uvloop: bool = True
     history_len: int = 1000
+    # fullon writes that are not announced (orders, accounts, bots, trades, ohlcv,
+    # process) are learnt from Redis keyspace notifications: "configure" turns the
+    # flags on with CONFIG SET (merged with those set), "check" only reads them, "off"
+    # watches tickers (which fullon publishes) only. docs/operations.md.
+    keyspace_events: str = "configure"
     # Days of random-walk trade history `demo` loads for the OHLCV endpoints.
     demo_history_days: float = 30.0
     # Seconds a quote may go unchanged before the dashboard marks it stale (each
@@ -165,6 +174,9 @@ def _validate(s: Settings) -> None:
         raise SettingsError(f"env must be 'development' or 'production', got {s.env!r}")
     if s.embedded not in {"auto", "always", "never"}:
         raise SettingsError(f"embedded must be auto, always or never, got {s.embedded!r}")
+    if s.keyspace_events not in {"configure", "check", "off"}:
+        raise SettingsError(
+            f"keyspace_events must be configure, check or off, got {s.keyspace_events!r}")
     if not 0 < s.port < 65536:
         raise SettingsError(f"port must be between 1 and 65535, got {s.port}")
     for name in ("database_url", "local_postgres_url"):
@@ -245,6 +257,8 @@ def load_settings(
         path = Path(named).expanduser().resolve()
     else:
         path = Path(chosen_state or default_state_dir()).expanduser().resolve() / CONFIG_NAME
+        if not path.is_file() and CHECKOUT_CONFIG.is_file():
+            path, named = CHECKOUT_CONFIG, str(CHECKOUT_CONFIG)
     values: dict[str, Any] = {}
     read = path.is_file()
     if read:

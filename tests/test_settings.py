@@ -62,14 +62,30 @@ def test_override_none_means_not_given(tmp_path):
     assert s.port == 9002
 
 
-def test_config_in_the_working_directory_is_not_read(tmp_path):
+def test_config_in_the_working_directory_is_not_read(tmp_path, monkeypatch):
     """config/gateway.yaml (or gateway.yaml) in the current directory is ignored: where a
-    process starts must not change what it runs with."""
+    process starts must not change what it runs with. With no file named and none in the
+    state directory, the checkout's own config/gateway.yaml (the contract's file, found
+    beside the package) is the one read, whatever the working directory."""
     (tmp_path / "config").mkdir()
     _yaml(tmp_path / "config", "port: 8123\n")
     _yaml(tmp_path, "port: 8124\n")
+    monkeypatch.chdir(tmp_path)
     s = load_settings(environ={})
-    assert s.port == 8000 and s.config_file is None
+    checkout = Path(__file__).resolve().parents[1] / "config" / "gateway.yaml"
+    assert s.port == 8000 and s.config_file == str(checkout)
+    monkeypatch.chdir("/")
+    assert load_settings(environ={}).config_file == str(checkout)
+
+
+def test_state_dir_gateway_yaml_wins_over_the_checkout_config(tmp_path):
+    """A gateway.yaml in the state directory is read instead of the checkout's
+    config/gateway.yaml, so an operator's file beats the annotated template."""
+    state = tmp_path / "state"
+    state.mkdir()
+    path = _yaml(state, "port: 8126\n")
+    s = load_settings(environ={"FULLON_STATE_DIR": str(state)})
+    assert (s.port, s.config_file) == (8126, str(path))
 
 
 def test_state_dir_defaults_to_the_per_user_data_directory(tmp_path, monkeypatch):

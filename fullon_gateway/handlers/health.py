@@ -11,7 +11,17 @@ from aiohttp import web
 from fullon_gateway import __version__
 from fullon_gateway.auth.identity import public
 from fullon_gateway.jsonutil import json_response
-from fullon_gateway.keys import DB, HUB, METRICS, REDIS, SETTINGS, SOCKETS, STARTED_AT
+from fullon_gateway.keys import (
+    DB,
+    HUB,
+    METRICS,
+    REDIS,
+    SETTINGS,
+    SOCKETS,
+    STARTED_AT,
+    STREAMS,
+    WATCHER,
+)
 from fullon_gateway.metrics import metrics_view
 
 
@@ -32,7 +42,7 @@ async def dependency_checks(app: web.Application) -> dict[str, dict[str, Any]]:
         _timed(app[REDIS].ping(), timeout),
     )
     hub = app[HUB]
-    return {
+    checks: dict[str, dict[str, Any]] = {
         "postgres": postgres,
         "redis": redis,
         "hub": {
@@ -41,6 +51,21 @@ async def dependency_checks(app: web.Application) -> dict[str, dict[str, Any]]:
             "connections": len(app[SOCKETS]),
         },
     }
+    if WATCHER in app:
+        checks["fullon"] = app[WATCHER].status()
+    if redis["ok"] and STREAMS in app:
+        checks["processes"] = await _process_counts(app, timeout)
+    return checks
+
+
+async def _process_counts(app: web.Application, timeout: float) -> dict[str, Any]:
+    """fullon's process registry: how many processes, how many stale (no heartbeat for
+    5 minutes). Stale processes are reported, they do not make the gateway degraded."""
+    try:
+        procs = await asyncio.wait_for(app[STREAMS].processes(), timeout)
+    except Exception as exc:  # the registry is information, never a reason to fail
+        return {"ok": False, "error": type(exc).__name__}
+    return {"ok": True, "total": len(procs), "stale": sum(1 for p in procs if p["stale"])}
 
 
 class HealthHandler:
@@ -57,8 +82,9 @@ class HealthHandler:
         """Status of the gateway and each dependency; 503 when Postgres or Redis is down."""
         checks = await dependency_checks(request.app)
         up = checks["postgres"]["ok"] and checks["redis"]["ok"]
+        fullon_ok = checks.get("fullon", {}).get("ok", True)
         body = {
-            "status": "ok" if up and checks["hub"]["ok"] else "degraded",
+            "status": "ok" if up and checks["hub"]["ok"] and fullon_ok else "degraded",
             "version": __version__,
             "uptime_s": round(time.monotonic() - request.app[STARTED_AT], 1),
             "checks": checks,

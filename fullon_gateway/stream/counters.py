@@ -31,3 +31,4 @@ class StreamCounters:
         self.conflated = _Children(metrics.conflated)
         self.dropped = _Children(metrics.dropped)
         self.delivered = _Children(metrics.delivered)
+        self.nonfinite = _Children(metrics.nonfinite)

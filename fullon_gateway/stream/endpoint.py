@@ -30,6 +30,8 @@ from fullon_gateway.stream import frames
 from fullon_gateway.stream import protocol as P
 from fullon_gateway.stream.commands import COMMANDS, Context, reply, whoami
 from fullon_gateway.stream.connection import Connection
+from fullon_gateway.stream.fullon import cache_api
+from fullon_gateway.stream.fullon.cache_api import CacheApi
 from fullon_gateway.stream.kinds import KINDS, AccessError
 
 log = logging.getLogger(__name__)
@@ -71,6 +73,7 @@ class _Session:
         self.label = label
         self._window = 0
         self._count = 0
+        self.cache_api: CacheApi | None = None  # fullon_cache_api's actions (per-stream)
 
     async def serve(self) -> web.WebSocketResponse:
         s = self.settings
@@ -92,6 +95,8 @@ class _Session:
                 await conn.close_with(POLICY_VIOLATION, "insufficient scope")
                 return ws
             conn.set_caller(caller)
+            if self.only_stream is not None:
+                self.cache_api = CacheApi(self.service, conn, self.label)
             self.service.register(conn)
             ctx = Context(conn, self.service, self.auth, self.only_stream)
             async for msg in ws:
@@ -190,6 +195,9 @@ class _Session:
                 action_name = getattr(exc, "action", None)
                 raise
             request_id, action_name = req.request_id, req.action
+            if self.cache_api is not None and cache_api.handles(self.only_stream, req.action):
+                await self.cache_api.handle(req.request_id, req.action, req.params)
+                return
             cmd = COMMANDS.get(req.action)
             if cmd is None:
                 raise P.ProtocolError(P.INVALID_OPERATION, f"unknown action {req.action!r}")

@@ -122,7 +122,8 @@ class _Route:
     """One channel (or pattern): its decoder and its subscriptions, indexed by wanted key.
     The decoder is the first subscriber's source's: one channel has one publisher."""
 
-    def __init__(self, channel: Channel, decode: Decoder, delivered: Any) -> None:
+    def __init__(self, channel: Channel, decode: Decoder, delivered: Any,
+                 nonfinite: Any) -> None:
         self.channel = channel
         self.decode = decode
         self.members: dict[Subscription, frozenset[str] | None] = {}
@@ -130,6 +131,7 @@ class _Route:
         self.by_key: dict[str | None, set[Subscription]] = {}
         self.ready: asyncio.Task[None] | None = None  # the hub's listen, until confirmed
         self.delivered = delivered  # the stream's delivery counter
+        self.nonfinite = nonfinite  # NaN/Infinity in fullon values, sent as null
 
     def add(self, sub: Subscription) -> None:
         keys = sub.target.keys
@@ -161,6 +163,8 @@ class _Route:
         except (ValueError, KeyError, TypeError):
             log.warning("ignored malformed message on %s", channel)
             return
+        if change.nonfinite:  # fullon's NaN/Infinity, sent as null
+            self.nonfinite.inc(change.nonfinite)
         # deliver() never changes a route (closing a slow socket is a task), so the sets
         # are iterated as they are, without a copy per message.
         delivered = 0
@@ -204,7 +208,8 @@ class Fanout:
         route = self._routes.get(channel)
         if route is None:
             route = self._routes[channel] = _Route(channel, source.decode,
-                                                   self.counters.delivered(sub.stream))
+                                                   self.counters.delivered(sub.stream),
+                                                   self.counters.nonfinite(sub.stream))
             listening = asyncio.ensure_future(self.hub.listen(channel, route.on_message))
             listening.add_done_callback(functools.partial(self._listened, route))
             route.ready = listening

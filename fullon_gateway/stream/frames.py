@@ -22,6 +22,7 @@ class Change(NamedTuple):
     data: dict[str, Any]
     ts: float | None  # publisher time, epoch ms
     tail: bytes
+    nonfinite: int = 0  # NaN/Infinity read as null (fullon values only)
 
 
 def parse_change(raw: bytes) -> Change:
@@ -32,6 +33,8 @@ def parse_change(raw: bytes) -> Change:
     since a quote inside a JSON string is always escaped).
     """
     msg = jsonutil.loads(raw)
+    if isinstance(msg, dict) and msg.get("src") == "fullon":
+        return fullon_change(msg)
     if not isinstance(msg, dict) or not isinstance(msg.get("data"), dict):
         raise ValueError("not a gateway change")
     seq = int(msg["seq"])
@@ -41,19 +44,16 @@ def parse_change(raw: bytes) -> Change:
                   msg.get("ts"), tail)
 
 
-def legacy_ticker(channel: str, raw: bytes) -> Change:
-    """fullon_cache ``set_ticker`` message (Tick JSON on ticker_updates:{ex}:{symbol}).
+def fullon_change(msg: dict[str, Any]) -> Change:
+    """A change the fullon sequencer made from a fullon write (fullon/sequencer.py):
+    its value is decoded leniently and shaped here, once per process."""
+    from fullon_gateway.stream.fullon.decode import decode_change
 
-    It carries no seq (it never went through the publisher), so the frame says
-    ``"seq": null``; its value is in the snapshot hash, never in the history.
-    """
-    _, exchange, symbol = channel.split(":", 2)
-    tick = jsonutil.loads(raw)
-    if not isinstance(tick, dict):
-        raise ValueError("ticker is not an object")
-    data = {**tick, "exchange": exchange, "symbol": symbol}
-    return Change(None, 0, symbol, data, None,
-                  b'"seq":null,"result":' + jsonutil.dumps(data) + b"}")
+    seq = int(msg["seq"])
+    decoded = decode_change(msg)
+    tail = b'"seq":%d,"result":%s}' % (seq, jsonutil.dumps(decoded.data))
+    return Change(seq, int(msg.get("prev") or 0), decoded.key, decoded.data, msg.get("ts"),
+                  tail, decoded.nonfinite)
 
 
 def head(stream: str, request_id: Any, stream_key: str) -> bytes:

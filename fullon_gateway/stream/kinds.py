@@ -25,10 +25,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
 
-from fullon_gateway import jsonutil
 from fullon_gateway.auth.identity import Caller
 from fullon_gateway.stream import frames, names
 from fullon_gateway.stream.access import Owned, Ownership
+from fullon_gateway.stream.fullon import decode, sources
+from fullon_gateway.stream.fullon.reads import FullonReads
 from fullon_gateway.stream.hub import Channel
 
 TRADES_IN_SNAPSHOT = 100
@@ -138,17 +139,20 @@ class StreamKind:
         """Add the commands that read ``t``'s current state to a MULTI pipeline."""
         raise NotImplementedError
 
-    def build_snapshot(self, t: Target, replies: list[Any]) -> dict[str, Any]:
-        """The snapshot result object from the replies ``queue_snapshot`` asked for."""
+    def build_snapshot(self, t: Target, replies: list[Any], tally: Tally) -> dict[str, Any]:
+        """The snapshot result object from the replies ``queue_snapshot`` asked for.
+        Values fullon services wrote are read leniently (``tally.load``: NaN -> null,
+        counted) and shaped as their live changes are (stream/fullon/decode.py)."""
         raise NotImplementedError
 
-    async def read_snapshot(self, redis: Any, prefix: str, t: Target) -> tuple[int, Any]:
+    async def read_snapshot(self, redis: Any, prefix: str, t: Target,
+                            tally: Tally) -> tuple[int, Any]:
         """(global seq G, snapshot result) read atomically with the publisher's script."""
         async with redis.pipeline(transaction=True) as pipe:
             pipe.get(prefix + names.SEQ_COUNTER)
             self.queue_snapshot(pipe, t, prefix)
             res = await pipe.execute()
-        return int(res[0] or 0), self.build_snapshot(t, res[1:])
+        return int(res[0] or 0), self.build_snapshot(t, res[1:], tally)
 
 
 KINDS: dict[str, StreamKind] = {}
@@ -159,8 +163,16 @@ def register(cls: type[StreamKind]) -> type[StreamKind]:
     return cls
 
 
-def _loads(raw: bytes | None) -> Any:
-    return None if raw is None else jsonutil.loads(raw)
+class Tally:
+    """NaN/Infinity tokens read as null while building one snapshot."""
+
+    def __init__(self) -> None:
+        self.nonfinite = 0
+
+    def load(self, raw: bytes | str | None) -> Any:
+        value, bad = decode.lenient(raw)
+        self.nonfinite += bad
+        return value
 
 
 # -- market data ----------------------------------------------------------------------
@@ -185,10 +197,10 @@ class Tickers(StreamKind):
         else:
             wanted = frozenset(symbols)
             key = f"tickers:{exchange}:{','.join(sorted(wanted))}"
+        # fullon_cache's set_ticker reaches this unit too: the fullon watcher sequences
+        # it (stream/fullon/), so there is no unsequenced ticker_updates path.
         return Target(self, key, (names.tickers_unit(exchange),),
-                      {"exchange": exchange, "symbols": wanted}, keys=wanted,
-                      extra_sources=(Source(Channel(names.legacy_ticker_pattern(exchange), True),
-                                            frames.legacy_ticker),))
+                      {"exchange": exchange, "symbols": wanted}, keys=wanted)
 
     def queue_snapshot(self, pipe: Any, t: Target, prefix: str) -> None:
         key = prefix + names.tickers_key(t.params["exchange"])
@@ -197,12 +209,15 @@ class Tickers(StreamKind):
         else:  # only the fields asked for, not the whole exchange (get_ticker: one)
             pipe.hmget(key, sorted(t.params["symbols"]))
 
-    def build_snapshot(self, t: Target, replies: list[Any]) -> dict[str, Any]:
+    def build_snapshot(self, t: Target, replies: list[Any], tally: Tally) -> dict[str, Any]:
+        ex = t.params["exchange"]
         if t.params["symbols"] is None:
-            ticks = [jsonutil.loads(v) for _k, v in sorted(replies[0].items())]
+            pairs = sorted((k.decode(), v) for k, v in replies[0].items())
         else:  # HMGET in symbol order; None for a symbol without a ticker
-            ticks = [jsonutil.loads(v) for v in replies[0] if v is not None]
-        return {"exchange": t.params["exchange"], "tickers": ticks}
+            pairs = [(s, v) for s, v in zip(sorted(t.params["symbols"]), replies[0],
+                                            strict=True) if v is not None]
+        return {"exchange": ex, "tickers": [decode.ticker(ex, s, tally.load(v))
+                                            for s, v in pairs]}
 
 
 @register
@@ -213,17 +228,23 @@ class Trades(StreamKind):
     async def resolve(self, filters: dict[str, Any], caller: Caller,
                       ownership: Ownership) -> Target:
         ex, sym = filters["exchange"], filters["symbol"]
-        return Target(self, f"trades:{ex}:{sym}", (names.trades_unit(ex, sym),),
+        # The publisher's unit and fullon's trades:{ex}:{SYM} queue, whose appended
+        # elements the fullon watcher sequences (never consuming them).
+        return Target(self, f"trades:{ex}:{sym}",
+                      (names.trades_unit(ex, sym), sources.trades_unit(ex, sym)),
                       {"exchange": ex, "symbol": sym})
 
     def queue_snapshot(self, pipe: Any, t: Target, prefix: str) -> None:
         # The snapshot is the history's tail: trades have no state of their own.
-        pipe.xrevrange(prefix + names.history_key(t.units[0]), count=TRADES_IN_SNAPSHOT)
+        for unit in t.units:
+            pipe.xrevrange(prefix + names.history_key(unit), count=TRADES_IN_SNAPSHOT)
 
-    def build_snapshot(self, t: Target, replies: list[Any]) -> dict[str, Any]:
-        msgs = [jsonutil.loads(fields[b"m"]) for _id, fields in reversed(replies[0])]
+    def build_snapshot(self, t: Target, replies: list[Any], tally: Tally) -> dict[str, Any]:
+        entries = sorted((e for unit in replies for e in unit),
+                         key=lambda e: int(e[0].split(b"-")[0]))
+        trades = [frames.parse_change(fields[b"m"]).data for _id, fields in entries]
         return {"exchange": t.params["exchange"], "symbol": t.params["symbol"],
-                "trades": [m["data"] for m in msgs]}
+                "trades": trades[-TRADES_IN_SNAPSHOT:]}
 
 
 @register
@@ -235,27 +256,23 @@ class Ohlcv(StreamKind):
     async def resolve(self, filters: dict[str, Any], caller: Caller,
                       ownership: Ownership) -> Target:
         ex, sym, tf = filters["exchange"], filters["symbol"], filters["timeframe"]
-        return Target(self, f"ohlcv:{ex}:{sym}:{tf}", (names.ohlcv_unit(ex, sym, tf),),
+        # fullon's bar list (ohlcv:{symbol}:{tf}) has no exchange: shown for any.
+        return Target(self, f"ohlcv:{ex}:{sym}:{tf}",
+                      (names.ohlcv_unit(ex, sym, tf), sources.ohlcv_unit(sym, tf)),
                       {"exchange": ex, "symbol": sym, "timeframe": tf})
 
     def queue_snapshot(self, pipe: Any, t: Target, prefix: str) -> None:
         a = t.params
         pipe.zrange(prefix + names.ohlcv_key(a["exchange"], a["symbol"], a["timeframe"]),
                     -BARS_IN_SNAPSHOT, -1)
+        pipe.execute_command("LRANGE", prefix + sources.ohlcv_key(a["symbol"], a["timeframe"]),
+                             -BARS_IN_SNAPSHOT, -1)
 
-    def build_snapshot(self, t: Target, replies: list[Any]) -> dict[str, Any]:
-        return {**t.params, "bars": [jsonutil.loads(b) for b in replies[0]]}
-
-
-# The process registry's snapshot: the types set says which process:{type} hashes
-# exist; reading them inside Redis keeps the read atomic with the global seq.
-_PROCESS_SNAPSHOT = """
-local out = {redis.call('GET', KEYS[1]) or '0'}
-for _, t in ipairs(redis.call('SMEMBERS', KEYS[2])) do
-  for _, v in ipairs(redis.call('HVALS', ARGV[1] .. t)) do out[#out + 1] = v end
-end
-return out
-"""
+    def build_snapshot(self, t: Target, replies: list[Any], tally: Tally) -> dict[str, Any]:
+        a = t.params
+        bars = [tally.load(b) for b in replies[0]]
+        bars += [decode.bar(a["symbol"], a["timeframe"], tally.load(b)) for b in replies[1]]
+        return {**a, "bars": bars[-BARS_IN_SNAPSHOT:]}
 
 
 @register
@@ -276,20 +293,20 @@ class Process(StreamKind):
                       accepts=None if ptype is None else (
                           lambda _k, d: d.get("process_type") == ptype))
 
-    async def read_snapshot(self, redis: Any, prefix: str, t: Target) -> tuple[int, Any]:
-        # A script, not a MULTI: its keys are only known inside Redis.
-        script = redis.register_script(_PROCESS_SNAPSHOT)
-        out = await script(keys=[prefix + names.SEQ_COUNTER, prefix + names.PROCESS_TYPES],
-                           args=[prefix + names.process_key("")])
-        return int(out[0]), self.build_snapshot(t, list(out[1:]))
+    async def read_snapshot(self, redis: Any, prefix: str, t: Target,
+                            tally: Tally) -> tuple[int, Any]:
+        # fullon's ProcessCache registry (process:active:{type} + process:data:{id}),
+        # by a script: its keys are only known inside Redis.
+        g, rows = await FullonReads(redis, prefix).processes()
+        return g, self.build_snapshot(t, list(rows), tally)
 
-    def build_snapshot(self, t: Target, replies: list[Any]) -> dict[str, Any]:
+    def build_snapshot(self, t: Target, replies: list[Any], tally: Tally) -> dict[str, Any]:
         ptype = t.params["process_type"]
-        procs = [jsonutil.loads(v) for v in replies]
+        procs = [decode.process(tally.load(raw) or {}, pid) for _t, pid, raw in replies]
         if ptype is not None:
             procs = [x for x in procs if x.get("process_type") == ptype]
-        return {"processes": sorted(procs, key=lambda x: (x.get("process_type", ""),
-                                                           x.get("process_id", "")))}
+        return {"processes": sorted(procs, key=lambda x: (str(x.get("process_type", "")),
+                                                           str(x.get("process_id", ""))))}
 
 
 # -- private data ---------------------------------------------------------------------
@@ -325,11 +342,15 @@ class _ByAccount(_Private):
             key += f":bot:{bot_id}"
         if ex_id is None:
             key += _user_scope(caller)
+        return self.target(key, ex_ids, bot_id, owned, caller, ex_id is not None)
+
+    def target(self, key: str, ex_ids: tuple[int, ...], bot_id: int | None, owned: Owned,
+               caller: Caller, named: bool) -> Target:
         return Target(
             self, key, tuple(self.unit(i) for i in ex_ids),
             {"ex_ids": ex_ids, "bot_id": bot_id},
             accepts=None if bot_id is None else (lambda _k, d: d.get("bot_id") == bot_id),
-            explicit=ex_id is not None or bot_id is not None,
+            explicit=named or bot_id is not None,
         )
 
 
@@ -342,18 +363,25 @@ class Orders(_ByAccount):
     def unit(ex_id: int) -> str:
         return names.orders_unit(ex_id)
 
-    def queue_snapshot(self, pipe: Any, t: Target, prefix: str) -> None:
-        for ex_id in t.params["ex_ids"]:
-            pipe.hgetall(prefix + names.order_status_key(ex_id))
+    def target(self, key: str, ex_ids: tuple[int, ...], bot_id: int | None, owned: Owned,
+               caller: Caller, named: bool) -> Target:
+        # The accounts' units, plus fullon's order_status:{exchange name} hashes (one
+        # shared unit), whose orders reach the owner of the ex_id or bot_id they name.
+        accepts = order_filter(frozenset(ex_ids), frozenset() if named else owned.bot_ids,
+                               bot_id, caller.is_admin and not named)
+        return Target(self, key, (*(self.unit(i) for i in ex_ids), sources.NAMED_ORDERS_UNIT),
+                      {"ex_ids": ex_ids, "bot_id": bot_id}, accepts=accepts,
+                      explicit=named or bot_id is not None)
 
-    def build_snapshot(self, t: Target, replies: list[Any]) -> dict[str, Any]:
-        orders: list[dict[str, Any]] = []
-        for mapping in replies:
-            orders.extend(jsonutil.loads(v) for _k, v in sorted(mapping.items()))
-        bot_id = t.params["bot_id"]
-        if bot_id is not None:
-            orders = [o for o in orders if o.get("bot_id") == bot_id]
-        return {"orders": orders}
+    async def read_snapshot(self, redis: Any, prefix: str, t: Target,
+                            tally: Tally) -> tuple[int, Any]:
+        # A script: the exchange names of the named hashes are only known inside Redis.
+        g, rows = await FullonReads(redis, prefix).orders(t.params["ex_ids"])
+        return g, self.build_snapshot(t, list(rows), tally)
+
+    def build_snapshot(self, t: Target, replies: list[Any], tally: Tally) -> dict[str, Any]:
+        orders = [decode.order(owner, oid, tally.load(raw)) for owner, oid, raw in replies]
+        return {"orders": [o for o in orders if t.accepts is None or t.accepts(None, o)]}
 
 
 @register
@@ -370,10 +398,10 @@ class Accounts(_ByAccount):
         pipe.hmget(prefix + names.ACCOUNTS_KEY, ids)
         pipe.hmget(prefix + names.POSITIONS_KEY, ids)
 
-    def build_snapshot(self, t: Target, replies: list[Any]) -> dict[str, Any]:
+    def build_snapshot(self, t: Target, replies: list[Any], tally: Tally) -> dict[str, Any]:
         balances, positions = replies
         return {"accounts": [
-            {"ex_id": ex_id, "balances": _loads(b), "positions": _loads(p)}
+            {"ex_id": ex_id, "balances": tally.load(b), "positions": tally.load(p)}
             for ex_id, b, p in zip(t.params["ex_ids"], balances, positions, strict=False)
         ]}
 
@@ -395,8 +423,37 @@ class Bots(_Private):
     def queue_snapshot(self, pipe: Any, t: Target, prefix: str) -> None:
         pipe.hmget(prefix + names.BOT_STATUS_KEY, [str(i) for i in t.params["bot_ids"]] or ["0"])
 
-    def build_snapshot(self, t: Target, replies: list[Any]) -> dict[str, Any]:
-        return {"bots": [jsonutil.loads(v) for v in replies[0] if v is not None]}
+    def build_snapshot(self, t: Target, replies: list[Any], tally: Tally) -> dict[str, Any]:
+        return {"bots": [decode.bot(str(bot_id), tally.load(v))
+                         for bot_id, v in zip(t.params["bot_ids"], replies[0], strict=False)
+                         if v is not None]}
+
+
+def _as_int(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
+
+
+def order_filter(ex_ids: frozenset[int], bot_ids: frozenset[int], bot_id: int | None,
+                 everything: bool) -> Predicate:
+    """Which orders an orders target shows: those of its accounts (an order names its
+    ``ex_id``) or, with no ``ex_id``, of the caller's bots; narrowed to ``bot_id``."""
+
+    def accepts(_key: str | None, order: dict[str, Any]) -> bool:
+        if bot_id is not None and _as_int(order.get("bot_id")) != bot_id:
+            return False
+        if everything:
+            return True
+        ex = _as_int(order.get("ex_id"))
+        if ex is not None:
+            return ex in ex_ids
+        bot = _as_int(order.get("bot_id"))
+        return bot is not None and bot in bot_ids
+
+    return accepts
 
 
 async def resolve(kind: StreamKind, filters: dict[str, Any], caller: Caller,

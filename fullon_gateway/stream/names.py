@@ -13,7 +13,6 @@ from __future__ import annotations
 
 SEQ_COUNTER = "gateway:seq"  # string: the global sequence (see publish.py)
 SEQ_EPOCH = "gateway:seq_epoch"  # string: first seq since the counter (re)started
-PROCESS_TYPES = "process_types"  # set of process types that have a process:{type} hash
 
 
 def unit_channel(unit: str) -> str:
@@ -24,15 +23,6 @@ def unit_channel(unit: str) -> str:
 def history_key(unit: str) -> str:
     """The bounded Redis Stream holding a unit's recent changes (entry id = seq-0)."""
     return f"history:{unit}"
-
-
-def legacy_ticker_channel(exchange: str, symbol: str) -> str:
-    """fullon_cache ``set_ticker`` publishes the Tick JSON here, without a seq."""
-    return f"ticker_updates:{exchange}:{symbol}"
-
-
-def legacy_ticker_pattern(exchange: str) -> str:
-    return f"ticker_updates:{glob_escape(exchange)}:*"
 
 
 def glob_escape(text: str) -> str:
@@ -92,8 +82,5 @@ def order_status_key(ex_id: int) -> str:
 ACCOUNTS_KEY = "accounts"  # hash: field ex_id -> balances JSON
 POSITIONS_KEY = "account_positions"  # hash: field ex_id -> positions JSON
 BOT_STATUS_KEY = "bot_status"  # hash: field bot_id -> status JSON
-
-
-def process_key(process_type: str) -> str:
-    """Hash: field process id -> process JSON (with its heartbeat time)."""
-    return f"process:{process_type}"
+# The process registry is fullon's ProcessCache layout: process:data:{id} (record),
+# process:active:{type} (id -> heartbeat), process:components (stream/fullon/reads.py).

@@ -37,7 +37,15 @@ from fullon_gateway.stream.connection import Connection
 from fullon_gateway.stream.counters import StreamCounters
 from fullon_gateway.stream.fanout import Ack, Fanout, Replay, Snapshot, Subscription, go_live
 from fullon_gateway.stream.hub import Hub
-from fullon_gateway.stream.kinds import KINDS, AccessError, Process, StreamKind, Target, resolve
+from fullon_gateway.stream.kinds import (
+    KINDS,
+    AccessError,
+    Process,
+    StreamKind,
+    Tally,
+    Target,
+    resolve,
+)
 from fullon_gateway.stream.registry import CLOSE_REASONS, SocketRegistry
 
 log = logging.getLogger(__name__)
@@ -66,7 +74,11 @@ class StreamService:
     # -- reading state --------------------------------------------------------------
     async def read_snapshot(self, t: Target) -> Snapshot:
         """(global seq G, snapshot result) read atomically."""
-        return Snapshot(*await t.kind.read_snapshot(self.redis, self.prefix, t))
+        tally = Tally()
+        g, result = await t.kind.read_snapshot(self.redis, self.prefix, t, tally)
+        if tally.nonfinite:  # fullon's NaN/Infinity, read as null
+            self.counters.nonfinite(t.stream).inc(tally.nonfinite)
+        return Snapshot(g, result)
 
     async def read_replay(self, t: Target, since: int) -> Replay | None:
         """(G, changes after ``since``) if history still covers the gap, else None."""

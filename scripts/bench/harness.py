@@ -94,6 +94,9 @@ def start_gateway(tag: str, extra_env: dict[str, str] | None = None, *args: str,
         "FULLON_REDIS_PREFIX": f"bench{tag}:",
         "FULLON_JWT_SECRET": "bench-secret-" + "z" * 40,
         "FULLON_LOG_LEVEL": "WARNING",
+        # A shared Redis must not be reconfigured (CONFIG SET); benches that need
+        # keyspace notifications start their own redis-server and pass "configure".
+        "FULLON_KEYSPACE_EVENTS": "off",
         **(extra_env or {}),
     })
     proc = subprocess.Popen([*gateway_command(env["PYTHONPATH"]), *args], env=env, cwd=state)

@@ -65,7 +65,7 @@ def serve(port: int) -> None:
 
     settings = dataclasses.replace(
         load_settings(config_path=ROOT / "config" / "gateway.yaml", environ={}),
-        database_url=DB_URL, redis_url=REDIS_URL, redis_prefix="benchohlcv:",
+        database_url=DB_URL, redis_url=REDIS_URL, redis_prefix="benchohlcv:", keyspace_events="off",
         jwt_secret="bench-secret-" + "z" * 40, port=port, log_level="WARNING",
         max_body_bytes=4 * 1024 * 1024,
     )

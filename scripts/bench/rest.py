@@ -71,7 +71,8 @@ def serve_gateway(port: int, database_url: str, redis_url: str) -> None:
 
     settings = load_settings(environ={}, overrides={
         "database_url": database_url, "redis_url": redis_url,
-        "redis_prefix": f"bench{os.getpid()}:", "jwt_secret": "bench-secret-" + "x" * 40,
+        "redis_prefix": f"bench{os.getpid()}:", "keyspace_events": "off",
+        "jwt_secret": "bench-secret-" + "x" * 40,
         "log_level": "WARNING", "argon2_time_cost": 1, "argon2_memory_kib": 1024,
         "db_pool_max": 10,
     })

@@ -9,7 +9,6 @@ import json
 from typing import Any
 
 from fullon_gateway.keys import REDIS, SETTINGS
-from fullon_gateway.stream import names
 from tests.conftest import PASSWORD
 
 
@@ -22,8 +21,9 @@ async def test_admin_sees_processes_heartbeat_age_and_metrics(
            "message": "ok", "heartbeat": (dt.datetime.now(dt.UTC)
                                           - dt.timedelta(minutes=10)).isoformat()}
     redis = client.app[REDIS]
-    await redis.hset(s.redis_prefix + names.process_key("ohlcv"), "old-worker", json.dumps(old))
-    await redis.sadd(s.redis_prefix + names.PROCESS_TYPES, "ohlcv")
+    # fullon's ProcessCache registry: the record, and its entry among the active ones.
+    await redis.set(s.redis_prefix + "process:data:old-worker", json.dumps(old), ex=86400)
+    await redis.hset(s.redis_prefix + "process:active:ohlcv", "old-worker", old["heartbeat"])
     admin = await make_account("admin")
     tab = await console()
     await tab.login(admin.email, PASSWORD)

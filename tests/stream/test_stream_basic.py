@@ -38,8 +38,8 @@ async def test_ticker_snapshot_then_live(client, make_account):
 
 
 async def test_legacy_set_ticker_reaches_subscribers(client, make_account, redis_client, settings):
-    """A plain fullon_cache set_ticker (HSET + PUBLISH ticker_updates:..., no seq) is
-    in the snapshot and is delivered live to ticker subscribers."""
+    """A plain fullon_cache set_ticker (HSET + PUBLISH ticker_updates:...) is in the
+    snapshot and is delivered live to ticker subscribers, sequenced by the gateway."""
     import json
 
     acct = await make_account()
@@ -54,7 +54,7 @@ async def test_legacy_set_ticker_reaches_subscribers(client, make_account, redis
     frame = await recv(ws)
     assert frame["action"] == "tickers_update"
     assert frame["result"]["price"] == 2.5 and frame["result"]["symbol"] == "ETH/USDT"
-    assert frame["seq"] is None
+    assert isinstance(frame["seq"], int) and frame["seq"] > snap["seq"]
     await ws.close()
 
 
@@ -105,7 +105,8 @@ async def test_private_streams_end_to_end(client, make_account):
     assert snap["result"]["orders"] == [{"order_id": "o1", "status": "open", "bot_id": bot_id,
                                          "ex_id": ex_id}]
     _a, snap = await subscribe(ws, {"stream": "accounts", "ex_id": ex_id}, request_id="s2")
-    assert snap["result"]["accounts"][0]["balances"] == {"USD": {"free": 10}}
+    balances = snap["result"]["accounts"][0]["balances"]
+    assert balances["USD"] == {"free": 10} and balances["date"].endswith("+00:00")  # fullon's
     _a, snap = await subscribe(ws, {"stream": "bots"}, request_id="s3")
     assert snap["result"]["bots"][0]["status"] == "running"
     await pub.order(ex_id, {"order_id": "o1", "status": "filled"})
@@ -114,7 +115,9 @@ async def test_private_streams_end_to_end(client, make_account):
     got = [await recv(ws) for _ in range(3)]
     assert [f["action"] for f in got] == ["orders_update", "accounts_update", "bots_update"]
     assert got[0]["result"]["status"] == "filled"
-    assert got[1]["result"]["positions"][0]["size"] == 1
+    # fullon's shape: keyed by symbol (size given -> volume), with a root timestamp
+    assert got[1]["result"]["positions"]["BTC/USD"]["volume"] == 1
+    assert "timestamp" in got[1]["result"]["positions"]
     assert got[2]["result"]["status"] == "stopped"
     assert got[0]["seq"] < got[1]["seq"] < got[2]["seq"]
     await ws.close()
@@ -135,9 +138,9 @@ async def test_fullon_action_names(client, make_account):
     reply = await request(ws, "get_all_tickers", {"exchange": "kraken"})
     assert [t["symbol"] for t in reply["result"]] == ["BTC/USD"]
     reply = await request(ws, "get_balance", {"ex_id": ex_id})
-    assert reply["result"] == {"BTC": {"free": 1}}
+    assert reply["result"]["BTC"] == {"free": 1} and "date" in reply["result"]
     reply = await request(ws, "get_positions", {"ex_id": ex_id})
-    assert reply["result"] == [{"symbol": "BTC/USD"}]
+    assert list(reply["result"]) == ["BTC/USD", "timestamp"]
     reply = await request(ws, "get_order_status", {"ex_id": ex_id, "order_id": "x9"})
     assert reply["result"]["status"] == "open"
     reply = await request(ws, "get_ticker", {"exchange": "kraken", "symbol": "NOPE/USD"})
@@ -197,7 +200,7 @@ async def test_per_stream_endpoint_and_shared_connection_id(client, make_account
     path = "/api/v1/cache/ws/tickers/same-id"
     ws1 = await connect(client, acct.token, path=path)
     ws2 = await connect(client, acct.token, path=path)
-    await subscribe(ws1, {"exchange": "kraken"}, action="stream_tickers")
+    await subscribe(ws1, {"exchange": "kraken"})  # the path implies the stream
     await subscribe(ws2, {"stream": "tickers", "exchange": "kraken"})
     reply = await request(ws2, "subscribe", {"stream": "trades", "exchange": "kraken",
                                              "symbol": "BTC/USD"}, request_id="x")
@@ -213,7 +216,7 @@ async def test_per_stream_endpoint_and_shared_connection_id(client, make_account
 
 async def test_per_stream_endpoint_implies_the_stream(client, make_account):
     """On /cache/ws/orders/{id} a subscribe without "stream" means the path's stream, and
-    the fullon alias accepts since."""
+    resumes with since (fullon_cache_api's own actions there: tests/fullon)."""
     acct = await make_account()
     ex_id = await make_exchange(client, acct.user_id)
     await publisher(client).order(ex_id, {"order_id": "1"})
@@ -222,7 +225,7 @@ async def test_per_stream_endpoint_implies_the_stream(client, make_account):
     assert ack["result"]["stream_key"] == f"orders:{ex_id}"
     await ws.close()
     ws = await connect(client, acct.token, path="/api/v1/cache/ws/orders/c1")
-    await ws.send_json({"action": "stream_order_queue", "request_id": 5,
+    await ws.send_json({"action": "subscribe", "request_id": 5,
                         "params": {"ex_id": ex_id, "since": snap["seq"]}})
     ack = await recv(ws)
     assert ack["success"] and ack["request_id"] == 5 and ack["result"]["recovered"] is True

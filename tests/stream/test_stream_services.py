@@ -15,10 +15,11 @@ async def test_services_lists_processes_with_heartbeat_age(client, make_account,
     user = await make_account()
     await publisher(client).process("tick", "tick-1", "running", "all good")
     p = settings.redis_prefix
-    await redis_client.sadd(p + "process_types", "bot")
-    await redis_client.hset(p + "process:bot", "bot-7", json.dumps(
-        {"process_type": "bot", "process_id": "bot-7", "status": "running",
-         "heartbeat": "2020-01-01T00:00:00Z"}))
+    # A fullon ProcessCache record whose heartbeat is old (its layout: FULLON_CACHE.md 3.7).
+    await redis_client.set(p + "process:data:bot-7", json.dumps(
+        {"process_type": "bot", "process_id": "bot-7", "component": "bot7", "status": "running",
+         "message": "m", "heartbeat": "2020-01-01T00:00:00+00:00"}), ex=86400)
+    await redis_client.hset(p + "process:active:bot", "bot-7", "2020-01-01T00:00:00+00:00")
     resp = await client.get("/api/v1/services", headers=admin.headers)
     assert resp.status == 200
     items = {i["process_id"]: i for i in (await resp.json())["items"]}

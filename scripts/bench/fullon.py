@@ -1,0 +1,253 @@
+"""fullon-style writes (hash + notification) against the gateway's own Publisher.
+
+Starts a redis-server of its own (the gateway sets keyspace notifications there) and
+1, then 2 gateway processes on it, and measures in the same run, for both paths:
+
+- sequenced/s: ticker writes issued as fast as one client can (pipelined, distinct
+  symbols so no write coalesces with another), changes sequenced per second (the seq
+  counter's growth until it stops), and the gateways' CPU seconds per change;
+- delivered/s to one WebSocket subscriber of the exchange at that saturation;
+- publish -> receive latency p50/p99 at a fixed rate (--rate, default 5000/s, half the
+  10,000/s target), each tick carrying its send time; "added" is fullon p99 minus
+  Publisher p99 of the same round.
+
+fullon path: HSET tickers:{ex} + SET ticker_time + PUBLISH ticker_updates (exactly
+fullon_cache's set_ticker); the gateways' watchers sequence it. Publisher path:
+Publisher.ticker (one script: snapshot + history + publish). Each configuration runs
+--repeat times; the median is printed with the ratios. The load generator, Redis and
+the gateways share the machine's two cores; the report says what else was running.
+
+    python scripts/bench/fullon.py --seconds 4 --repeat 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import redis.asyncio as aioredis
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import cli, cpu_seconds, machine_busy_seconds, start_gateway
+
+from fullon_gateway.embedded import RedisProcess
+from fullon_gateway.stream.publish import Publisher
+
+EXCHANGE = "benchx"
+EMAIL, PASSWORD = "bench@example.com", "bench-password-123"
+
+
+def fullon_tick(symbol: str, price: float, sent: float) -> str:
+    return json.dumps({"symbol": symbol, "exchange": EXCHANGE, "price": price, "volume": 1.0,
+                       "time": sent, "bid": price, "ask": price, "last": price,
+                       "sent": sent})
+
+
+async def write_fullon(r: aioredis.Redis, symbols: list[str], n: int, start: int) -> None:
+    """``n`` set_ticker writes as fullon_cache issues them (3 commands each), pipelined."""
+    pipe = r.pipeline(transaction=False)
+    for i in range(n):
+        sym = symbols[(start + i) % len(symbols)]
+        now = time.time()
+        text = fullon_tick(sym, float(start + i), now)
+        pipe.hset(f"tickers:{EXCHANGE}", sym, text)
+        pipe.set(f"ticker_time:{EXCHANGE}:{sym}", str(now))
+        pipe.publish(f"ticker_updates:{EXCHANGE}:{sym}", text)
+    await pipe.execute()
+
+
+async def write_publisher(pub: Publisher, symbols: list[str], n: int, start: int) -> None:
+    """``n`` Publisher.ticker changes, pipelined like the fullon writes (one round trip)."""
+    pipe = pub.redis.pipeline(transaction=False)
+    for i in range(n):
+        await pub.ticker(EXCHANGE, symbols[(start + i) % len(symbols)],
+                         {"price": float(start + i), "sent": time.time()}, pipeline=pipe)
+    await pipe.execute()
+
+
+async def settle(r: aioredis.Redis) -> int:
+    """The seq counter once it stopped moving (every notified write sequenced)."""
+    last = -1
+    while True:
+        now = int(await r.get("gateway:seq") or 0)
+        if now == last:
+            return now
+        last = now
+        await asyncio.sleep(0.3)  # a benchmark waiting for quiescence, not a test
+
+
+class Subscriber:
+    """One WebSocket subscriber of every ticker of the bench exchange."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.latencies: list[float] = []
+        self.record = False
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self, session: aiohttp.ClientSession, url: str, token: str) -> None:
+        self.ws = await session.ws_connect(url.replace("http", "ws") + "/api/v1/cache/ws",
+                                           params={"token": token}, max_msg_size=0)
+        await self.ws.send_json({"action": "subscribe", "request_id": 1,
+                                 "params": {"stream": "tickers", "exchange": EXCHANGE}})
+        while not json.loads((await self.ws.receive()).data).get("snapshot"):
+            pass
+        self._task = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        async for msg in self.ws:
+            frame = json.loads(msg.data)
+            if frame.get("action") != "tickers_update":
+                continue
+            self.count += 1
+            if self.record:
+                self.latencies.append(time.time() - frame["result"]["sent"])
+
+    async def stop(self) -> None:
+        await self.ws.close()
+        if self._task:
+            self._task.cancel()
+
+
+async def saturate(path: str, r: aioredis.Redis, pub: Publisher, sub: Subscriber,
+                   symbols: list[str], seconds: float, pids: list[int]) -> dict[str, float]:
+    seq0 = await settle(r)
+    cpu0 = sum(cpu_seconds(p) for p in pids)
+    delivered0 = sub.count
+    start = time.monotonic()
+    n = 0
+    while time.monotonic() - start < seconds:
+        if path == "fullon":
+            await write_fullon(r, symbols, 200, n)
+        else:
+            await write_publisher(pub, symbols, 200, n)
+        n += 200
+    wrote = time.monotonic() - start
+    seq1 = await settle(r)
+    elapsed = time.monotonic() - start - 0.3  # settle's last idle wait
+    cpu = sum(cpu_seconds(p) for p in pids) - cpu0
+    changes = seq1 - seq0
+    return {"writes_per_s": n / wrote, "sequenced_per_s": changes / max(elapsed, wrote),
+            "cpu_ms_per_change": 1000 * cpu / max(changes, 1),
+            "delivered_per_s": (sub.count - delivered0) / max(elapsed, wrote),
+            "sequenced_fraction": changes / n}
+
+
+async def paced(path: str, r: aioredis.Redis, pub: Publisher, sub: Subscriber,
+                symbols: list[str], seconds: float, rate: float) -> dict[str, float]:
+    await settle(r)
+    sub.latencies = []
+    sub.record = True
+    batch = max(1, int(rate / 100))  # every 10 ms
+    start = time.monotonic()
+    n = 0
+    while (elapsed := time.monotonic() - start) < seconds:
+        due = int(elapsed * rate)
+        if n < due:
+            k = min(due - n, batch * 4)
+            if path == "fullon":
+                await write_fullon(r, symbols, k, n)
+            else:
+                await write_publisher(pub, symbols, k, n)
+            n += k
+        else:
+            await asyncio.sleep(0.002)
+    await settle(r)
+    sub.record = False
+    lat = sorted(sub.latencies)
+    if not lat:
+        return {"p50_ms": float("nan"), "p99_ms": float("nan"), "received": 0}
+    return {"p50_ms": 1000 * lat[len(lat) // 2], "p99_ms": 1000 * lat[int(len(lat) * 0.99)],
+            "received": len(lat), "rate": n / seconds}
+
+
+async def round_for(urls: list[str], redis_url: str, pids: list[int],
+                    args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    r = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
+        redis_url, max_connections=32))
+    pub = Publisher(r, "", 1000)
+    symbols = [f"S{i:04d}/USD" for i in range(args.symbols)]
+    await pub.ticker(EXCHANGE, "PRIME/USD", {"price": 0.0, "sent": time.time()})  # the counter
+    out: dict[str, dict[str, float]] = {}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(urls[0] + "/api/v1/auth/login",
+                                json={"email": EMAIL, "password": PASSWORD}) as resp:
+            token = (await resp.json())["access_token"]
+        sub = Subscriber()
+        await sub.start(session, urls[-1], token)
+        for path in ("publisher", "fullon"):
+            sat = await saturate(path, r, pub, sub, symbols, args.seconds, pids)
+            lat = await paced(path, r, pub, sub, symbols, args.seconds, args.rate)
+            out[path] = {**sat, **lat}
+        await sub.stop()
+    await r.aclose()
+    return out
+
+
+def median_of(rounds: list[dict[str, dict[str, float]]], path: str, key: str) -> float:
+    return statistics.median(rd[path][key] for rd in rounds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--symbols", type=int, default=500)
+    parser.add_argument("--rate", type=float, default=5000.0)
+    parser.add_argument("--gateways", default="1,2")
+    args = parser.parse_args()
+    redis_proc = RedisProcess(Path(tempfile.mkdtemp(prefix="fgw-bench-fullon-")))
+    redis_proc.start()
+    print(f"own redis-server on {redis_proc.url}; load {os.getloadavg()} at start")
+    busy0, total0 = machine_busy_seconds()
+    try:
+        for count in (int(c) for c in args.gateways.split(",")):
+            env = {"FULLON_REDIS_URL": redis_proc.url, "FULLON_REDIS_PREFIX": "",
+                   "FULLON_KEYSPACE_EVENTS": "configure",  # its own server: allowed
+                   # one database for the processes of a run: a token works on each
+                   "FULLON_DATABASE_URL": os.environ.get(
+                       "BENCH_DATABASE_URL",
+                       f"postgresql://postgres@127.0.0.1:5432/fgw_bench_fullon{count}")}
+            gws = [start_gateway(f"fullon{count}{i}", env) for i in range(count)]
+            cli(gws[0], "create-user", "--email", EMAIL, "--password", PASSWORD)
+            try:
+                rounds = [asyncio.run(round_for([g.url for g in gws], redis_proc.url,
+                                                [g.proc.pid for g in gws], args))
+                          for _ in range(args.repeat)]
+            finally:
+                for g in gws:
+                    g.stop()
+            print(f"\n== {count} gateway process(es), median of {args.repeat} rounds")
+            keys = ("writes_per_s", "sequenced_per_s", "sequenced_fraction", "cpu_ms_per_change",
+                    "delivered_per_s", "p50_ms", "p99_ms")
+            print(f"{'':22}" + "".join(f"{k:>20}" for k in keys))
+            for path in ("publisher", "fullon"):
+                print(f"{path:22}" + "".join(f"{median_of(rounds, path, k):20.3f}"
+                                              for k in keys))
+            ratio = median_of(rounds, "fullon", "delivered_per_s") / max(
+                median_of(rounds, "publisher", "delivered_per_s"), 1e-9)
+            added = median_of(rounds, "fullon", "p99_ms") - median_of(rounds, "publisher",
+                                                                      "p99_ms")
+            print(f"fullon/publisher delivered ratio {ratio:.2f} (target >= 0.7); "
+                  f"fullon sequenced {median_of(rounds, 'fullon', 'sequenced_per_s'):.0f}/s "
+                  f"(target >= 10000); p99 added at {args.rate:.0f}/s: {added:.2f} ms "
+                  f"(target <= 5)")
+    finally:
+        redis_proc.stop()
+    busy1, total1 = machine_busy_seconds()
+    print(f"\nmachine busy {100 * (busy1 - busy0) / max(total1 - total0, 1e-9):.0f}% during "
+          f"the run; load {os.getloadavg()} at end")
+
+
+if __name__ == "__main__":
+    main()
