@@ -120,9 +120,11 @@ class Subscriber:
 
 
 async def saturate(path: str, r: aioredis.Redis, pub: Publisher, sub: Subscriber,
-                   symbols: list[str], seconds: float, pids: list[int]) -> dict[str, float]:
+                   symbols: list[str], seconds: float, pids: list[int],
+                   redis_pid: int) -> dict[str, float]:
     seq0 = await settle(r)
     cpu0 = sum(cpu_seconds(p) for p in pids)
+    rcpu0 = cpu_seconds(redis_pid)
     delivered0 = sub.count
     start = time.monotonic()
     n = 0
@@ -136,9 +138,11 @@ async def saturate(path: str, r: aioredis.Redis, pub: Publisher, sub: Subscriber
     seq1 = await settle(r)
     elapsed = time.monotonic() - start - 0.3  # settle's last idle wait
     cpu = sum(cpu_seconds(p) for p in pids) - cpu0
+    rcpu = cpu_seconds(redis_pid) - rcpu0
     changes = seq1 - seq0
     return {"writes_per_s": n / wrote, "sequenced_per_s": changes / max(elapsed, wrote),
             "cpu_ms_per_change": 1000 * cpu / max(changes, 1),
+            "redis_cpu_ms_per_change": 1000 * rcpu / max(changes, 1),
             "delivered_per_s": (sub.count - delivered0) / max(elapsed, wrote),
             "sequenced_fraction": changes / n}
 
@@ -171,7 +175,7 @@ async def paced(path: str, r: aioredis.Redis, pub: Publisher, sub: Subscriber,
             "received": len(lat), "rate": n / seconds}
 
 
-async def round_for(urls: list[str], redis_url: str, pids: list[int],
+async def round_for(urls: list[str], redis_url: str, pids: list[int], redis_pid: int,
                     args: argparse.Namespace) -> dict[str, dict[str, float]]:
     r = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
         redis_url, max_connections=32))
@@ -186,7 +190,7 @@ async def round_for(urls: list[str], redis_url: str, pids: list[int],
         sub = Subscriber()
         await sub.start(session, urls[-1], token)
         for path in ("publisher", "fullon"):
-            sat = await saturate(path, r, pub, sub, symbols, args.seconds, pids)
+            sat = await saturate(path, r, pub, sub, symbols, args.seconds, pids, redis_pid)
             lat = await paced(path, r, pub, sub, symbols, args.seconds, args.rate)
             out[path] = {**sat, **lat}
         await sub.stop()
@@ -208,6 +212,8 @@ def main() -> None:
     args = parser.parse_args()
     redis_proc = RedisProcess(Path(tempfile.mkdtemp(prefix="fgw-bench-fullon-")))
     redis_proc.start()
+    assert redis_proc.process is not None
+    redis_pid = redis_proc.process.pid
     print(f"own redis-server on {redis_proc.url}; load {os.getloadavg()} at start")
     busy0, total0 = machine_busy_seconds()
     try:
@@ -222,17 +228,18 @@ def main() -> None:
             cli(gws[0], "create-user", "--email", EMAIL, "--password", PASSWORD)
             try:
                 rounds = [asyncio.run(round_for([g.url for g in gws], redis_proc.url,
-                                                [g.proc.pid for g in gws], args))
+                                                [g.proc.pid for g in gws],
+                                                redis_pid, args))
                           for _ in range(args.repeat)]
             finally:
                 for g in gws:
                     g.stop()
             print(f"\n== {count} gateway process(es), median of {args.repeat} rounds")
             keys = ("writes_per_s", "sequenced_per_s", "sequenced_fraction", "cpu_ms_per_change",
-                    "delivered_per_s", "p50_ms", "p99_ms")
-            print(f"{'':22}" + "".join(f"{k:>20}" for k in keys))
+                    "redis_cpu_ms_per_change", "delivered_per_s", "p50_ms", "p99_ms")
+            print(f"{'':10}" + "".join(f"{k.replace('_per_', '/'):>24}" for k in keys))
             for path in ("publisher", "fullon"):
-                print(f"{path:22}" + "".join(f"{median_of(rounds, path, k):20.3f}"
+                print(f"{path:10}" + "".join(f"{median_of(rounds, path, k):24.3f}"
                                               for k in keys))
             ratio = median_of(rounds, "fullon", "delivered_per_s") / max(
                 median_of(rounds, "publisher", "delivered_per_s"), 1e-9)

@@ -39,7 +39,8 @@ export class CandleChart {
     this.bars = bars;
     this.tf = tf;
     if (reason === "load") {
-      this.count = DEFAULT_BARS;
+      // About 9 px a bar: 120 on a laptop, fewer on a phone.
+      this.count = Math.max(30, Math.min(DEFAULT_BARS, Math.round(this.plotW() / 9)));
       this.end = bars.length - 1 + 0.5;
       this.follow = true;
     } else if (reason === "older") {
@@ -180,12 +181,13 @@ export class CandleChart {
     ctx.textBaseline = "middle";
     ctx.lineWidth = 1;
     const step = niceStep((hi - lo) / Math.max(2, priceH / 48));
+    const lastY = bars.length ? yOf(bars[bars.length - 1].c) : -100;
     for (let p = Math.ceil(lo / step) * step; p <= hi; p += step) {
       const y = Math.round(yOf(p)) + 0.5;
       ctx.strokeStyle = COLORS.grid;
       ctx.beginPath(); ctx.moveTo(0, y); ctx.lineTo(pw, y); ctx.stroke();
       ctx.fillStyle = COLORS.axis;
-      ctx.fillText(fmtPrice(p), pw + 6, y);
+      if (Math.abs(y - lastY) > 14) ctx.fillText(fmtPrice(p), pw + 6, y); // not under the last-price label
     }
     ctx.strokeStyle = COLORS.grid;
     ctx.beginPath(); ctx.moveTo(0, vTop + 0.5); ctx.lineTo(pw, vTop + 0.5); ctx.stroke();
