@@ -11,6 +11,7 @@ read is the one named by ``--config``/``FULLON_CONFIG``, else ``gateway.yaml`` i
 state directory when it exists, else the checkout's own ``config/gateway.yaml`` (the file
 the wire contract names: found next to the package, never relative to the current
 directory; a non-editable install has none).
+Over 300 lines on purpose: every setting, its default and its validation in one file.
 """
 
 from __future__ import annotations

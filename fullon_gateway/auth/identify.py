@@ -7,6 +7,8 @@ deleted, a key deactivated or deleted) is published on the ``gateway:auth`` chan
 every gateway process drops the cached entry at once and tells its open sockets
 (revocation listeners), so a revoked credential stops working everywhere within
 moments, and at the latest after the cache TTL if Redis was unreachable.
+Over 300 lines on purpose: the caches and the invalidation that keeps them honest
+belong in one place.
 """
 
 from __future__ import annotations

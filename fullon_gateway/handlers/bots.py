@@ -35,6 +35,7 @@ from fullon_gateway.store import exchanges as ex_db
 from fullon_gateway.store import strategies as str_db
 from fullon_gateway.store import symbols as sym_db
 from fullon_gateway.store import views as views_db
+from fullon_gateway.store.conn import Conn
 
 _bot = Projection(BotOut())
 _details = Projection(BotDetailsOut())
@@ -50,7 +51,7 @@ _stats = Projection(BotStatsOut())
 _strategy = Projection(BotStrategyOut())
 
 
-async def _check_accounts(db: Any, owner_id: int, ex_ids: list[int] | None) -> None:
+async def _check_accounts(db: Conn, owner_id: int, ex_ids: list[int] | None) -> None:
     """Every linked exchange account must exist and belong to the bot's owner."""
     if not ex_ids:
         return

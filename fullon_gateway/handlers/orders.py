@@ -34,6 +34,7 @@ from fullon_gateway.store import bots as bots_db
 from fullon_gateway.store import exchanges as ex_db
 from fullon_gateway.store import orders as orders_db
 from fullon_gateway.store import trades as trades_db
+from fullon_gateway.store.conn import Conn
 
 _order = Projection(OrderOut())
 _order_create = OrderCreateSchema()
@@ -48,7 +49,7 @@ _stats = Projection(TradeStatsOut())
 _perf = Projection(PerformanceOut())
 
 
-async def _owner_for(db: Any, caller: Caller, data: dict[str, Any]) -> int:
+async def _owner_for(db: Conn, caller: Caller, data: dict[str, Any]) -> int:
     """The owner a new order/trade belongs to: the exchange account's, if the caller may
     use it; a bot given alongside must belong to the same owner."""
     owner = (await ex_db.owners_of(db, [data["ex_id"]])).get(data["ex_id"])

@@ -26,6 +26,7 @@ from fullon_gateway.schemas.strategies import (
 )
 from fullon_gateway.store import bots as bots_db
 from fullon_gateway.store import strategies as str_db
+from fullon_gateway.store.conn import Conn
 
 _cat = Projection(CatStrategyOut())
 _cat_create = CatStrategyCreateSchema()
@@ -36,7 +37,7 @@ _update = BotStrategyUpdateSchema()
 _list_q = BotStrategyListQuery()
 
 
-async def _validate_params(db: Any, cat_str_id: int, params: dict[str, Any] | None) -> None:
+async def _validate_params(db: Conn, cat_str_id: int, params: dict[str, Any] | None) -> None:
     if params is None:
         return
     cat = await str_db.catalog_by_id(db, cat_str_id)

@@ -11,6 +11,7 @@ order or the batching in which they arrive.
 
 Each new or changed 1m bar is handed to the ``on_bars`` listeners after the commit,
 which is how the live ``ohlcv`` stream gets them.
+Over 300 lines on purpose: the COPY load and the bar upsert share one transaction.
 """
 
 from __future__ import annotations

@@ -663,6 +663,8 @@ def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="< 2 minutes: N=1000 only, short steps")
     p.add_argument("--gateway-path", help="run the gateway from this tree (another worktree)")
+    p.add_argument("--gateway-env", action="append", default=[], metavar="NAME=VALUE",
+                   help="extra FULLON_* setting for (a) and (a)+batch, e.g. FULLON_UVLOOP=false")
     p.add_argument("--old-gateway-path",
                    help="also run this tree's gateway as (a_old), beside (a) in the same run")
     p.add_argument("--publisher", choices=["contract", "gateway"], default="contract",
@@ -743,13 +745,14 @@ def main() -> int:
           f"end + {args.grace * 1000:.0f} ms, rates x{args.factor} from {args.start:.0f}/s")
 
     tag = "fanout" + uuid.uuid4().hex[:6]
-    gateway = harness.start_gateway(tag, {"FULLON_ACCESS_TTL": "3600"},
-                                    gateway_path=args.gateway_path)
+    gw_env = {"FULLON_ACCESS_TTL": "3600", **dict(e.split("=", 1) for e in args.gateway_env)}
+    if args.gateway_env:
+        print(f"   (a) settings: {', '.join(args.gateway_env)}")
+    gateway = harness.start_gateway(tag, gw_env, gateway_path=args.gateway_path)
     # ?batch=1 gets its own gateway process (same database, prefix and secret, so the
     # same JWT works): each process then holds N sockets, as a deployment would, and
     # one variant's heap (and garbage-collector pauses) never weighs on the other's.
-    gateway_b = harness.start_gateway(tag, {"FULLON_ACCESS_TTL": "3600"},
-                                      gateway_path=args.gateway_path)
+    gateway_b = harness.start_gateway(tag, gw_env, gateway_path=args.gateway_path)
     gateway_old = (harness.start_gateway(tag + "o", {"FULLON_ACCESS_TTL": "3600"},
                                          gateway_path=args.old_gateway_path)
                    if args.old_gateway_path else None)

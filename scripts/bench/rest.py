@@ -136,6 +136,7 @@ async def build_fullon(url: str) -> None:
     """A fresh database with fullon's tables (install-script shape), no rows."""
     import asyncpg
 
+    sys.path.insert(0, str(ROOT))  # tests/fullon_shape.py builds the schema from the facts
     from tests import fullon_shape
 
     base, name = url.rsplit("/", 1)

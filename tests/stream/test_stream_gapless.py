@@ -21,17 +21,16 @@ async def _race(client, token, ex_id):
         nonlocal last
         n, after = 0, 0
         while after < TAIL:
-            # Counted only when started after the last snapshot was received: a change
-            # in flight then may already be in that snapshot.
-            counts = subscribed.is_set()
+            # Counted before publishing: these TAIL rounds all start after every socket
+            # had its snapshot, so each socket must get them live.
+            if subscribed.is_set():
+                after += 1
             await pub.order(ex_id, {"order_id": "o1", "n": n})
             await pub.trade("kraken", "BTC/USD", {"n": n})
             last = n
             n += 1
             if n == 20:
                 started.set()
-            if counts:
-                after += 1
 
     task = asyncio.create_task(publish())
     await started.wait()
