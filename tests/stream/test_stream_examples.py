@@ -11,6 +11,7 @@ import pytest
 
 from fullon_gateway.demo import run_demo, seed_demo
 from fullon_gateway.keys import DB
+from tests.stream.support import publisher
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
@@ -57,12 +58,26 @@ async def test_cache_websocket_example_sees_every_stream(client, settings):
 async def test_resume_example_replays_the_gap(client, settings):
     """example_resume.py disconnects, reconnects with since and gets the gap replayed."""
     stop, task = await _demo_running(client, settings)
+    # The demo's own trade rate drops on a loaded machine; a steady extra publisher makes
+    # sure the example's offline second always has trades to replay.
+    pub = publisher(client)
+
+    async def trades() -> None:
+        n = 0
+        while not stop.is_set():
+            await pub.trade("kraken", "BTC/USD", {"price": 50_000.0 + n, "volume": 0.01,
+                                                  "side": "buy", "n": n})
+            n += 1
+            await asyncio.sleep(0.05)  # pacing, not synchronization
+
+    feeder = asyncio.create_task(trades())
     try:
         code, out = await _example(client, "example_resume.py", "--stream", "trades",
                                    "--pause", "1")
     finally:
         stop.set()
         await task
+        await feeder
     assert code == 0, out
     assert "recovered: true" in out and "all steps passed" in out
 

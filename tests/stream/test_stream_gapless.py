@@ -6,13 +6,14 @@ import asyncio
 
 from tests.stream.support import connect, make_exchange, publisher, recv, request, subscribe
 
-TAIL = 30  # changes published after the last socket got its snapshot
+TAIL = 30  # live changes every socket must receive after its snapshot
+MARGIN = 5  # extra rounds: the flag is read at a round's start, awaits follow (slack)
 
 
 async def _race(client, token, ex_id):
     """Publish changes of one order and one trade series, without pause, while six
     sockets subscribe one after the other; keep publishing until every socket has its
-    snapshot, then ``TAIL`` more. Returns ([(ws, stream, snapshot frame)], last n)."""
+    snapshot, then ``TAIL + MARGIN`` more. Returns ([(ws, stream, snapshot frame)], last n)."""
     pub = publisher(client)
     started, subscribed = asyncio.Event(), asyncio.Event()
     last = -1
@@ -20,7 +21,7 @@ async def _race(client, token, ex_id):
     async def publish():
         nonlocal last
         n, after = 0, 0
-        while after < TAIL:
+        while after < TAIL + MARGIN:
             # Counted before publishing: these TAIL rounds all start after every socket
             # had its snapshot, so each socket must get them live.
             if subscribed.is_set():
