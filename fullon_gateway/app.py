@@ -10,6 +10,7 @@ from aiohttp import web
 
 from fullon_gateway import lifecycle
 from fullon_gateway.auth.middleware import auth_middleware
+from fullon_gateway.bodies import body_middleware, setup_bodies
 from fullon_gateway.dashboard.views import DashboardHandler, setup_templates
 from fullon_gateway.errors import error_middleware
 from fullon_gateway.handlers.api_keys import ApiKeysHandler
@@ -47,7 +48,7 @@ def create_app(settings: Settings) -> web.Application:
         raise ValueError("create_app needs settings with database_url, redis_url and jwt_secret")
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[metrics_middleware, error_middleware, auth_middleware],
+        middlewares=[metrics_middleware, error_middleware, body_middleware, auth_middleware],
     )
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
@@ -55,6 +56,7 @@ def create_app(settings: Settings) -> web.Application:
     app[STARTED_AT] = time.monotonic()
     app.cleanup_ctx.extend(lifecycle.CONTEXTS)
     app.on_startup.append(_on_startup)
+    setup_bodies(app)
     app.on_shutdown.append(_on_shutdown)
     setup_templates(app)
     for handler in (HealthHandler(), FaviconHandler(), AuthHandler(), ApiKeysHandler(),

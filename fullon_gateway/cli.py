@@ -25,6 +25,7 @@ from fullon_gateway.embedded import resolve_dependencies
 from fullon_gateway.errors import ApiError
 from fullon_gateway.keys import SOCKETS
 from fullon_gateway.logs import QuietAccessLogger, setup_logging
+from fullon_gateway.serving import serve
 from fullon_gateway.settings import Settings, SettingsError, load_settings, with_jwt_secret
 
 log = logging.getLogger("fullon_gateway")
@@ -140,12 +141,11 @@ def _serve(settings: Settings, demo: bool = False) -> None:
         app.on_startup.append(_tune_gc)
         serving = False
 
-        def ready(_banner: str) -> None:
-            # aiohttp "prints" its banner once every site is bound and listening.
+        def ready(port: int) -> None:
             nonlocal serving
             serving = True
             log.info("fullon_gateway ready: http://%s:%d (env=%s)",
-                     settings.host, settings.port, settings.env)
+                     settings.host, port, settings.env)
 
         async def log_shutdown(app: web.Application) -> None:
             if serving:
@@ -155,11 +155,11 @@ def _serve(settings: Settings, demo: bool = False) -> None:
         app.on_shutdown.insert(0, log_shutdown)
 
         try:
-            web.run_app(
-                app, host=settings.host, port=settings.port, print=ready,
-                shutdown_timeout=settings.grace_period, access_log_class=QuietAccessLogger,
-                handle_signals=True, loop=_event_loop(settings),
-            )
+            # The guarded listener (serving.py), not web.run_app: connection caps, JSON
+            # parser errors, keep-alive and body timeouts, throttled resource-error logs.
+            with asyncio.Runner(loop_factory=lambda: _event_loop(settings)) as runner:
+                runner.run(serve(app, settings, access_log_class=QuietAccessLogger,
+                                 on_ready=ready))
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 raise CommandError(

@@ -41,6 +41,9 @@ class ApiError(Exception):
         self.fields = fields
         self.headers = headers or {}
 
+    # Close the connection after the answer (the request left unread bytes behind).
+    close_connection = False
+
     def body(self) -> dict[str, Any]:
         body: dict[str, Any] = {"detail": self.detail, "code": self.code}
         if self.fields:
@@ -93,6 +96,13 @@ class Unavailable(ApiError):
     status, code, detail = 503, "dependency_unavailable", "a dependency is unavailable"
 
 
+class ClientGone(ApiError):
+    """The client closed its connection before the answer: nobody hears it, and it is
+    not the server's fault. 499 is what proxies log for this (nginx's convention)."""
+
+    status, code, detail = 499, "client_closed_request", "the client closed the connection"
+
+
 def invalid_from_marshmallow(exc: marshmallow.ValidationError) -> Invalid:
     """Flatten marshmallow's nested messages into ``{"field": ["why"]}``."""
     fields: dict[str, list[str]] = {}
@@ -129,18 +139,36 @@ def _render(status: int, body: dict[str, Any], headers: dict[str, str]) -> web.R
     return json_response(body, status=status, headers=headers)
 
 
+def client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
         return await handler(request)
     except ApiError as exc:
-        return _render(exc.status, exc.body(), exc.headers)
+        if isinstance(exc, ClientGone):
+            log.debug("client went away during %s %s", request.method, request.path)
+        response = _render(exc.status, exc.body(), exc.headers)
+        if exc.close_connection:
+            response.force_close()
+        return response
     except marshmallow.ValidationError as exc:
         invalid = invalid_from_marshmallow(exc)
         return _render(invalid.status, invalid.body(), {})
     except web.HTTPRequestEntityTooLarge:
         too_large = PayloadTooLarge()
         return _render(too_large.status, too_large.body(), {})
+    except web.HTTPMethodNotAllowed as exc:
+        # OPTIONS is answered on every route (no credentials needed: it tells only
+        # which methods exist), and every Allow names it.
+        allow = ", ".join(sorted(set(exc.allowed_methods) | {"OPTIONS"}))
+        if request.method == "OPTIONS":
+            return web.Response(status=204, headers={"Allow": allow})
+        body = {"detail": "method not allowed", "code": "method_not_allowed"}
+        return _render(405, body, {"Allow": allow})
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -172,6 +200,12 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
         redis.exceptions.ConnectionError,
         redis.exceptions.TimeoutError,
     ) as exc:
+        if isinstance(exc, ConnectionError) and client_gone(request):
+            # The client's own connection broke (a write to it, a body read): not a
+            # dependency failure, and nobody is left to answer.
+            log.debug("client went away during %s %s", request.method, request.path)
+            gone = ClientGone()
+            return _render(gone.status, gone.body(), {})
         log.warning("dependency failure on %s %s: %r", request.method, request.path, exc)
         down = Unavailable()
         return _render(down.status, down.body(), {"Retry-After": "5"})

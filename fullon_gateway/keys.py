@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
+    import asyncio
+
     import asyncpg
     import redis.asyncio as aioredis
 
@@ -36,3 +38,5 @@ STREAMS: web.AppKey[StreamService] = web.AppKey("streams")
 STARTED_AT: web.AppKey[float] = web.AppKey("started_at")
 OHLCV_LOADER: web.AppKey[OhlcvLoader] = web.AppKey("ohlcv_loader")
 WATCHER: web.AppKey[Watcher] = web.AppKey("fullon_watcher")
+# Set when shutdown starts: a request body still arriving is answered before the grace ends.
+DRAINING: web.AppKey[asyncio.Event] = web.AppKey("draining")

@@ -18,6 +18,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from aiohttp import web
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 
 from fullon_gateway.auth.service import AUTH_CHANNEL, AuthService
 from fullon_gateway.keys import (
@@ -81,9 +83,14 @@ async def redis(app: web.Application) -> AsyncIterator[None]:
     assert settings.redis_url
     # A blocking pool: past max_connections a command waits for a free connection
     # instead of failing (redis-py's default pool raises or grows without bound).
+    # Retries with backoff: after a Redis restart every pooled connection is stale and
+    # its next command fails once before reconnecting; the retry reconnects instead of
+    # failing a snapshot read, a login or a resync.
     pool = aioredis.BlockingConnectionPool.from_url(
-        settings.redis_url, max_connections=64, timeout=settings.dependency_timeout,
+        settings.redis_url, max_connections=settings.redis_pool_size,
+        timeout=settings.dependency_timeout,
         socket_connect_timeout=settings.dependency_timeout,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 3),
     )
     try:
         async with aioredis.Redis(connection_pool=pool) as client:  # leaves the pool open
@@ -144,6 +151,7 @@ async def streams(app: web.Application) -> AsyncIterator[None]:
     service = StreamService(settings, app[REDIS], app[HUB], app[DB], app[METRICS],
                             app[SOCKETS])
     app[STREAMS] = service
+    app[HUB].on_disconnect(service.on_hub_disconnect)
     app[HUB].on_reconnect(service.resync_all)
     app[AUTH].add_revocation_listener(service.on_revocation)  # the one listener
     try:

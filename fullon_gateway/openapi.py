@@ -39,6 +39,10 @@ class Doc:
     paged: bool = False
     many: bool = False
     tags: tuple[str, ...] = ()
+    # Further answers the view gives, status -> why (401 for a wrong password...).
+    errors: tuple[tuple[int, str], ...] = ()
+    # The body may also come as an HTML form (urlencoded or multipart).
+    form: bool = False
 
 
 def doc(
@@ -50,11 +54,14 @@ def doc(
     paged: bool = False,
     many: bool = False,
     tags: tuple[str, ...] = (),
+    errors: dict[int, str] | None = None,
+    form: bool = False,
 ) -> Any:
     """Describe a view for the spec: request body, query and response schemas."""
 
     def mark(view: Any) -> Any:
-        setattr(view, _ATTR, Doc(body, query, response, status, paged, many, tags))
+        setattr(view, _ATTR, Doc(body, query, response, status, paged, many, tags,
+                                 tuple(sorted((errors or {}).items())), form))
         return view
 
     return mark
@@ -191,16 +198,12 @@ def build_spec(app: web.Application) -> dict[str, Any]:
         if params:
             op["parameters"] = params
         if meta.body is not None:
-            op["requestBody"] = {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "$ref": f"#/components/schemas/{_register(spec, meta.body, names)}"
-                        }
-                    }
-                },
-            }
+            body = {"schema": {
+                "$ref": f"#/components/schemas/{_register(spec, meta.body, names)}"}}
+            types = ["application/json"]
+            if meta.form:
+                types += ["application/x-www-form-urlencoded", "multipart/form-data"]
+            op["requestBody"] = {"required": True, "content": {t: body for t in types}}
         ok: dict[str, Any] = {"description": "success"}
         if meta.status == 204:
             pass
@@ -230,6 +233,8 @@ def build_spec(app: web.Application) -> dict[str, Any]:
             op["responses"]["409"] = {"description": "conflicts with the current state", **error}
         if "{" in path:
             op["responses"]["404"] = {"description": "no such object", **error}
+        for status, why in meta.errors:
+            op["responses"][str(status)] = {"description": why, **error}
         paths.setdefault(path, {})[method] = op
     for path, operations in sorted(paths.items()):
         spec.path(path=path, operations=operations)

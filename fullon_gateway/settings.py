@@ -71,6 +71,9 @@ class Settings:
     state_dir: str = field(default_factory=default_state_dir)
     db_pool_min: int = 2
     db_pool_max: int = 10
+    # Redis command connections per process (pub/sub has its own); snapshot reads are
+    # batched, so a subscribe storm needs few of them.
+    redis_pool_size: int = 64
     dependency_timeout: float = 2.0
     # Tokens.
     jwt_secret: str | None = None
@@ -83,8 +86,9 @@ class Settings:
     argon2_memory_kib: int = 19456
     argon2_parallelism: int = 1
     # Login throttling: failures allowed per window, per account and per client address.
-    login_max_failures: int = 5
-    login_max_failures_per_address: int = 20
+    login_max_failures: int = 5  # one account from one address
+    login_max_failures_per_account: int = 50  # one account from all addresses
+    login_max_failures_per_address: int = 1000  # one address over all accounts (NAT)
     login_window: int = 300
     # How long an authenticated identity (user, session, api key) is trusted from the
     # process cache before it is re-read; invalidations over Redis usually come first.
@@ -96,6 +100,22 @@ class Settings:
     api_key_touch_interval: float = 60.0
     # HTTP limits.
     max_body_bytes: int = 1024 * 1024
+    # Seconds a request body may take to arrive in full (408 after), and an idle
+    # keep-alive connection (or one still sending its headers) stays open.
+    body_timeout: float = 30.0
+    keepalive_timeout: float = 15.0
+    # Open connections: per client address (0 = no cap; behind a load balancer every
+    # connection comes from its address) and in total (0 = the file limit less a
+    # reserve for Postgres, Redis and logs). Past either, one JSON 503 and a close.
+    max_connections: int = 0
+    max_connections_per_address: int = 256
+    # Comma-separated addresses of load balancers in front (e.g. "127.0.0.1"): their
+    # connections skip the per-address cap, and the client address (login throttling)
+    # is read from their X-Forwarded-For. Empty: every peer is a client.
+    trusted_proxies: str = ""
+    # Resource errors (out of file descriptors...) are logged once per interval, with
+    # a count of how many happened.
+    resource_log_interval: float = 10.0
     # WebSocket limits (docs/contract.md section 7); tests shrink them.
     ws_max_frame: int = 64 * 1024
     ws_max_subscriptions: int = 256
@@ -130,6 +150,10 @@ class Settings:
     @property
     def production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def proxies(self) -> frozenset[str]:
+        return frozenset(a.strip() for a in self.trusted_proxies.split(",") if a.strip())
 
 
 _FIELDS = {f.name: f for f in fields(Settings) if f.name != "config_file"}
@@ -208,8 +232,8 @@ def _validate(s: Settings) -> None:
     for name in ("access_ttl", "refresh_ttl", "login_window", "max_body_bytes",
                  "ws_max_frame", "ws_max_subscriptions", "ws_rate_limit",
                  "ws_queue_limit", "history_len", "login_max_failures",
-                 "login_max_failures_per_address", "db_pool_max", "auth_cache_max",
-                 "token_cache_max"):
+                 "login_max_failures_per_account", "login_max_failures_per_address",
+                 "redis_pool_size", "db_pool_max", "auth_cache_max", "token_cache_max"):
         if getattr(s, name) <= 0:
             raise SettingsError(f"{name} must be greater than zero")
     # Zero here would mean a busy loop (the key-usage flusher sleeping 0 s), checks
@@ -219,7 +243,11 @@ def _validate(s: Settings) -> None:
                  "argon2_parallelism", "dashboard_stale_after"):
         if getattr(s, name) <= 0:
             raise SettingsError(f"{name} must be greater than zero")
-    for name in ("grace_period", "auth_cache_ttl", "db_pool_min"):
+    for name in ("body_timeout", "keepalive_timeout", "resource_log_interval"):
+        if getattr(s, name) <= 0:
+            raise SettingsError(f"{name} must be greater than zero")
+    for name in ("grace_period", "auth_cache_ttl", "db_pool_min", "max_connections",
+                 "max_connections_per_address"):
         if getattr(s, name) < 0:
             raise SettingsError(f"{name} must not be negative")
     if s.db_pool_min > s.db_pool_max:

@@ -128,7 +128,7 @@ async def test_closed_orders_keep_their_fields_and_bots_log_them(client, setting
     for bot_id in seeded["bot_ids"]:
         resp = await client.get(f"/api/v1/orm/bots/{bot_id}/last-log", headers=headers)
         assert resp.status == 200, await resp.text()
-        lines += [str(item) for item in await resp.json()]
+        lines += [str(item) for item in (await resp.json())["items"]]
     assert any("placed" in line for line in lines), lines
 
 

@@ -152,6 +152,12 @@ class Identifier:
     def _apply(self, kind: Revocation, ident: Any) -> None:
         if kind in USER_KINDS:
             self._users.pop(ident, None)
+        if kind is Revocation.USER:
+            # A disabled user's sessions are revoked in the database; a cached entry
+            # must not outlive that if the user is re-enabled within the cache TTL.
+            for cached in self._sessions.values():
+                if cached.user_id == ident:
+                    cached.revoked = True
         elif kind is Revocation.SESSION:
             entry = self._sessions.get(ident)
             if entry is not None:
@@ -269,13 +275,15 @@ class Identifier:
         session = await self._session(claims.sid)
         if session is None or session.user_id != claims.user_id:
             raise AuthFailure("invalid token")
+        # The user first: a disabled user's sessions are revoked too, and "user
+        # disabled" is the reason worth telling.
+        user = await self._user(claims.user_id)
+        if user is None or not user.is_active:
+            raise AuthFailure("user disabled")
         if session.revoked:
             raise AuthFailure("session revoked")
         if session.expires_at <= now():
             raise AuthFailure("token expired")
-        user = await self._user(claims.user_id)
-        if user is None or not user.is_active:
-            raise AuthFailure("user disabled")
         return Caller(
             user_id=user.user_id,
             email=user.email,

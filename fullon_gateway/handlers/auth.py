@@ -10,8 +10,9 @@ from fullon_gateway.auth.identity import caller_of, public, requires
 from fullon_gateway.errors import BadRequest
 from fullon_gateway.handlers.common import load_json
 from fullon_gateway.jsonutil import iso, json_response
-from fullon_gateway.keys import AUTH
-from fullon_gateway.schemas.auth import LoginSchema, RefreshSchema, TokenPairOut
+from fullon_gateway.keys import AUTH, SETTINGS
+from fullon_gateway.openapi import doc
+from fullon_gateway.schemas.auth import LoginSchema, RefreshSchema, TokenPairOut, VerifyOut
 
 _login = LoginSchema()
 _refresh = RefreshSchema()
@@ -19,9 +20,18 @@ _pair = TokenPairOut()
 
 
 def client_address(request: web.Request) -> str:
-    # The peer address; a deployment behind a proxy should set it with a trusted
-    # forwarded-header middleware rather than let clients choose their own.
-    return request.remote or "unknown"
+    """The peer address, or behind a trusted proxy the client it names: the rightmost
+    X-Forwarded-For entry that is not itself a trusted proxy (entries further left
+    were written by the client and prove nothing)."""
+    peer = request.remote or "unknown"
+    proxies = request.app[SETTINGS].proxies
+    if peer not in proxies:
+        return peer
+    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",")]
+    for hop in reversed(hops):
+        if hop and hop not in proxies:
+            return hop[:64]
+    return peer
 
 
 class AuthHandler:
@@ -36,6 +46,9 @@ class AuthHandler:
         ]
 
     @public
+    @doc(body=LoginSchema, response=TokenPairOut, form=True, errors={
+        401: "wrong email, username or password, or a disabled account",
+        429: "too many failed logins for this account (Retry-After says when to retry)"})
     async def login(self, request: web.Request) -> web.Response:
         """Exchange email (or username) and password for an access and refresh token."""
         if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
@@ -54,6 +67,8 @@ class AuthHandler:
         return json_response(_pair.dump(result))
 
     @public
+    @doc(body=RefreshSchema, response=TokenPairOut,
+         errors={401: "the refresh token is invalid, expired, used or revoked"})
     async def refresh(self, request: web.Request) -> web.Response:
         """Trade a refresh token for a new pair; the presented token is retired."""
         data = await load_json(request, _refresh)
@@ -68,6 +83,7 @@ class AuthHandler:
         return json_response({"success": True, "detail": "session revoked"})
 
     @requires("read")
+    @doc(response=VerifyOut)
     async def verify(self, request: web.Request) -> web.Response:
         """Who the presented credential belongs to, and until when it is good."""
         caller = caller_of(request)

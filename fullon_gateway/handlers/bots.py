@@ -14,7 +14,7 @@ from fullon_gateway.handlers.orm_base import ORM, check_owner, db_errors, load_q
 from fullon_gateway.jsonutil import json_response
 from fullon_gateway.keys import AUTH, DB
 from fullon_gateway.openapi import doc
-from fullon_gateway.pagination import Page
+from fullon_gateway.pagination import Page, PageQuery
 from fullon_gateway.schemas.bots import (
     BotCreateSchema,
     BotDetailsOut,
@@ -47,6 +47,7 @@ _feed_create = FeedCreateSchema()
 _log = Projection(LogOut())
 _log_create = LogCreateSchema()
 _last_log_q = LastLogQuery()
+_page = PageQuery()
 _stats = Projection(BotStatsOut())
 _strategy = Projection(BotStrategyOut())
 
@@ -171,13 +172,13 @@ class BotsHandler:
             )
         )
 
-    @doc(response=FeedOut, many=True)
+    @doc(query=PageQuery, response=FeedOut, paged=True)
     async def feeds(self, request: web.Request) -> web.Response:
-        """The market data feeds a bot consumes."""
+        """The market data feeds a bot consumes, a page at a time."""
+        page = Page.from_query("bot_feeds", load_query(request, _page))
         bot = await self._owned(request)
-        return json_response(
-            _feed.dump(await bots_db.feeds(request.app[DB], bot["bot_id"]), many=True)
-        )
+        rows = await bots_db.feeds(request.app[DB], bot["bot_id"], page.after, page.limit)
+        return json_response(page.body(rows, "feed_id", lambda r: _feed.dump(r, many=True)))
 
     @doc(body=FeedCreateSchema, response=FeedOut, status=201)
     async def add_feed(self, request: web.Request) -> web.Response:
@@ -201,12 +202,13 @@ class BotsHandler:
             raise not_found("feed")
         return web.Response(status=204)
 
-    @doc(response=BotStrategyOut, many=True)
+    @doc(query=PageQuery, response=BotStrategyOut, paged=True)
     async def strategies(self, request: web.Request) -> web.Response:
-        """The strategies a bot runs."""
+        """The strategies a bot runs, a page at a time."""
+        page = Page.from_query("bot_strategies_of_bot", load_query(request, _page))
         bot = await self._owned(request)
-        rows = await str_db.for_bot(request.app[DB], bot["bot_id"])
-        return json_response(_strategy.dump(rows, many=True))
+        rows = await str_db.for_bot(request.app[DB], bot["bot_id"], page.after, page.limit)
+        return json_response(page.body(rows, "str_id", lambda r: _strategy.dump(r, many=True)))
 
     @doc(response=BotStatsOut)
     async def stats(self, request: web.Request) -> web.Response:
@@ -219,13 +221,13 @@ class BotsHandler:
             raise not_found("bot")
         return json_response(_stats.dump(rows[0]))
 
-    @doc(query=LastLogQuery, response=LogOut, many=True)
+    @doc(query=LastLogQuery, response=LogOut, paged=True)
     async def last_log(self, request: web.Request) -> web.Response:
-        """The bot's most recent log lines, newest first."""
-        q = load_query(request, _last_log_q)
+        """The bot's most recent log lines, newest first (next_cursor: older ones)."""
+        page = Page.from_query("bot_logs", load_query(request, _last_log_q))
         bot = await self._owned(request)
-        rows = await bots_db.last_logs(request.app[DB], bot["bot_id"], q["limit"])
-        return json_response(_log.dump(rows, many=True))
+        rows = await bots_db.last_logs(request.app[DB], bot["bot_id"], page.after, page.limit)
+        return json_response(page.body(rows, "log_id", lambda r: _log.dump(r, many=True)))
 
     @doc(body=LogCreateSchema, response=LogOut, status=201)
     async def add_log(self, request: web.Request) -> web.Response:

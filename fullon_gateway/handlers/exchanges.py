@@ -30,7 +30,7 @@ from fullon_gateway.schemas.exchanges import (
     ExchangeUpdateSchema,
 )
 from fullon_gateway.schemas.projection import Projection
-from fullon_gateway.schemas.symbols import SymbolListQuery, SymbolOut
+from fullon_gateway.schemas.symbols import CatalogSymbolsQuery, SymbolOut
 from fullon_gateway.store import exchanges as ex_db
 from fullon_gateway.store import symbols as sym_db
 
@@ -42,7 +42,7 @@ _ex_update = ExchangeUpdateSchema()
 _ex_query = ExchangeListQuery()
 _page = PageQuery()
 _sym = Projection(SymbolOut())
-_sym_query = SymbolListQuery()
+_sym_query = CatalogSymbolsQuery()
 
 
 def _encrypt_credentials(request: web.Request, data: dict[str, Any]) -> dict[str, Any]:
@@ -107,7 +107,7 @@ class ExchangesHandler:
             raise not_found("catalog_exchange")
         return json_response(_cat.dump(row))
 
-    @doc(query=SymbolListQuery, response=SymbolOut, paged=True)
+    @doc(query=CatalogSymbolsQuery, response=SymbolOut, paged=True)
     async def catalog_symbols(self, request: web.Request) -> web.Response:
         """Symbols tradable on one catalog exchange."""
         cat_ex_id = path_int(request, "cat_ex_id")

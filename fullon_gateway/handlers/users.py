@@ -22,6 +22,7 @@ from fullon_gateway.schemas.users import (
     UserOut,
     UserUpdateSchema,
 )
+from fullon_gateway.store import sessions as sessions_db
 from fullon_gateway.store import users as users_db
 
 _user = Projection(UserOut())
@@ -133,7 +134,11 @@ class UsersHandler:
             raise Conflict(
                 "you cannot disable or demote your own account", code="cannot_change_self"
             )
-        row = await users_db.update_user(request.app[DB], user_id, data)
+        async with request.app[DB].acquire() as conn, conn.transaction():
+            row = await users_db.update_user(conn, user_id, data)
+            if row is not None and data.get("is_active") is False:
+                # Disabling ends their sessions: re-enabling must not revive old tokens.
+                await sessions_db.revoke_user_sessions(conn, user_id, "user disabled")
         if row is None:
             raise not_found("user")
         if data.get("is_active") is False:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marshmallow import EXCLUDE, RAISE, Schema, fields, validate
+from marshmallow import RAISE, Schema, fields, validate
 
 from fullon_gateway.pagination import PageQuery
 from fullon_gateway.schemas.exchanges import ExchangeOut
@@ -90,9 +90,8 @@ class LogCreateSchema(Schema):
     message = Text(10_000, min_len=1, required=True)
 
 
-class LastLogQuery(Schema):
-    class Meta:
-        unknown = EXCLUDE
+class LastLogQuery(PageQuery):
+    """Newest first; 20 lines unless ``limit`` says otherwise."""
 
     limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=1000))
 

@@ -38,13 +38,40 @@ class CatStrategyCreateSchema(Schema):
     @validates("params")
     def _definitions(self, value: dict[str, Any], **_: Any) -> None:
         for name, spec in value.items():
-            if not isinstance(spec, dict) or spec.get("type") not in PARAM_TYPES:
-                raise ValidationError(
-                    f"parameter {name!r} needs a definition with type one of {sorted(PARAM_TYPES)}"
-                )
-            unknown = set(spec) - {"type", "default", "min", "max", "description"}
-            if unknown:
-                raise ValidationError(f"parameter {name!r}: unknown keys {sorted(unknown)}")
+            problem = definition_problem(spec)
+            if problem:
+                raise ValidationError(f"parameter {name!r}: {problem}")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def definition_problem(spec: Any) -> str | None:
+    """Why a parameter definition is unusable, or None. Checked on write, so a user's
+    bot strategy is never compared against a ``min: "abc"`` (that was a 500)."""
+    if not isinstance(spec, dict) or spec.get("type") not in PARAM_TYPES:
+        return f"needs a definition with type one of {sorted(PARAM_TYPES)}"
+    unknown = set(spec) - {"type", "default", "min", "max", "description"}
+    if unknown:
+        return f"unknown keys {sorted(unknown)}"
+    kind = spec["type"]
+    if not isinstance(spec.get("description", ""), str):
+        return "description must be a string"
+    bounds = [key for key in ("min", "max") if spec.get(key) is not None]
+    if bounds and kind not in ("int", "float"):
+        return f"{' and '.join(bounds)} apply to int and float parameters only"
+    for key in bounds:
+        if not _number(spec[key]) or (kind == "int" and not isinstance(spec[key], int)):
+            return f"{key} must be a number of type {kind}"
+    if len(bounds) == 2 and spec["min"] > spec["max"]:
+        return "min must not exceed max"
+    if spec.get("default") is not None:
+        default = spec["default"]
+        errors = check_params({"default": spec}, {"default": default})
+        if errors:
+            return f"default {errors['params.default'][0]}"
+    return None
 
 
 def check_params(definitions: dict[str, Any], values: dict[str, Any]) -> dict[str, list[str]]:
@@ -63,10 +90,13 @@ def check_params(definitions: dict[str, Any], values: dict[str, Any]) -> dict[st
             errors[f"params.{name}"] = [f"must be of type {kind}"]
             continue
         if kind in ("int", "float"):
-            if spec.get("min") is not None and value < spec["min"]:
-                errors[f"params.{name}"] = [f"must be at least {spec['min']}"]
-            elif spec.get("max") is not None and value > spec["max"]:
-                errors[f"params.{name}"] = [f"must be at most {spec['max']}"]
+            # Only numeric bounds compare (definitions stored before they were checked
+            # on write may hold anything).
+            low, high = spec.get("min"), spec.get("max")
+            if _number(low) and value < low:
+                errors[f"params.{name}"] = [f"must be at least {low}"]
+            elif _number(high) and value > high:
+                errors[f"params.{name}"] = [f"must be at most {high}"]
     return errors
 
 

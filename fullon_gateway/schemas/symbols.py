@@ -50,13 +50,18 @@ class SymbolCreateSchema(SymbolUpdateSchema):
     active = fields.Boolean(load_default=True)
 
 
-class SymbolListQuery(PageQuery):
-    cat_ex_id = Id()
-    exchange = Text(50, metadata={"description": "catalog exchange name"})
+class CatalogSymbolsQuery(PageQuery):
+    """Filters of one catalog exchange's symbols (the exchange is in the path)."""
+
     base = Text(20)
     quote = Text(20)
     futures = fields.Boolean()
     active = fields.Boolean()
+
+
+class SymbolListQuery(CatalogSymbolsQuery):
+    cat_ex_id = Id()
+    exchange = Text(50, metadata={"description": "catalog exchange name"})
 
 
 class SymbolSearchQuery(PageQuery):

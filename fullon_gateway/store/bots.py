@@ -113,9 +113,13 @@ FEED_FROM = (
 )
 
 
-async def feeds(conn: Conn, bot_id: int) -> list[asyncpg.Record]:
+async def feeds(conn: Conn, bot_id: int, after: int | None = None,
+                limit: int | None = None) -> list[asyncpg.Record]:
+    """A bot's feeds in id order; past ``after``, at most ``limit + 1`` (a page)."""
     rows: list[asyncpg.Record] = await conn.fetch(
-        f"SELECT {FEED_COLUMNS} FROM {FEED_FROM} WHERE f.bot_id = $1 ORDER BY f.feed_id", bot_id
+        f"SELECT {FEED_COLUMNS} FROM {FEED_FROM} WHERE f.bot_id = $1 "
+        "AND ($2::int IS NULL OR f.feed_id > $2) ORDER BY f.feed_id LIMIT $3",
+        bot_id, after, None if limit is None else limit + 1,
     )
     return rows
 
@@ -153,11 +157,14 @@ async def add_log(conn: Conn, bot_id: int, level: str, message: str) -> asyncpg.
     return row
 
 
-async def last_logs(conn: Conn, bot_id: int, limit: int) -> list[asyncpg.Record]:
+async def last_logs(conn: Conn, bot_id: int, after: int | None,
+                    limit: int) -> list[asyncpg.Record]:
+    """Newest first: before ``after`` (a page's last log_id), ``limit + 1`` rows."""
     rows: list[asyncpg.Record] = await conn.fetch(
         "SELECT log_id, bot_id, ts, level, message FROM bot_logs WHERE bot_id = $1 "
-        "ORDER BY log_id DESC LIMIT $2",
+        "AND ($2::bigint IS NULL OR log_id < $2) ORDER BY log_id DESC LIMIT $3",
         bot_id,
-        limit,
+        after,
+        limit + 1,
     )
     return rows

@@ -71,6 +71,17 @@ async def revoke_session(conn: Conn, sid: uuid.UUID, why: str) -> bool:
     return bool(status != "UPDATE 0")
 
 
+async def revoke_user_sessions(conn: Conn, user_id: int, why: str) -> int:
+    """Revoke every live session of a user (their refresh tokens die with them)."""
+    done: str = await conn.execute(
+        """UPDATE sessions SET revoked_at = now(), revoked_why = $2
+            WHERE user_id = $1 AND revoked_at IS NULL""",
+        user_id,
+        why,
+    )
+    return int(done.split()[-1])
+
+
 async def session_state(conn: Conn, sid: uuid.UUID) -> asyncpg.Record | None:
     row: asyncpg.Record | None = await conn.fetchrow(
         "SELECT user_id, expires_at, revoked_at FROM sessions WHERE session_id = $1", sid

@@ -59,9 +59,13 @@ async def list_bot_strategies(
     return rows
 
 
-async def for_bot(conn: Conn, bot_id: int) -> list[asyncpg.Record]:
+async def for_bot(conn: Conn, bot_id: int, after: int | None = None,
+                  limit: int | None = None) -> list[asyncpg.Record]:
+    """A bot's strategies in id order; past ``after``, at most ``limit + 1`` (a page)."""
     rows: list[asyncpg.Record] = await conn.fetch(
-        f"SELECT {COLUMNS} FROM {FROM} WHERE bs.bot_id = $1 ORDER BY bs.str_id", bot_id
+        f"SELECT {COLUMNS} FROM {FROM} WHERE bs.bot_id = $1 "
+        "AND ($2::int IS NULL OR bs.str_id > $2) ORDER BY bs.str_id LIMIT $3",
+        bot_id, after, None if limit is None else limit + 1,
     )
     return rows
 

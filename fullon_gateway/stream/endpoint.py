@@ -80,7 +80,8 @@ class _Session:
         # No aiohttp heartbeat (it waits only half a period for the pong) and no
         # autoping (it hides pongs): sweeps.heartbeat_forever pings, and every frame
         # read here, pongs included, counts as activity.
-        ws = web.WebSocketResponse(compress=s.ws_compress, max_msg_size=s.ws_max_frame,
+        # aiohttp refuses a message of max_msg_size bytes; the limit is inclusive.
+        ws = web.WebSocketResponse(compress=s.ws_compress, max_msg_size=s.ws_max_frame + 1,
                                    autoping=False)
         await ws.prepare(self.request)
         batch = self.request.query.get("batch", "") in ("1", "true")
@@ -216,7 +217,7 @@ class _Session:
             conn.enqueue(frames.error(request_id, action_name, exc.code, exc.message))
         except (aioredis.RedisError, OSError) as exc:
             log.warning("stream request failed: %r", exc)
-            conn.enqueue(frames.error(request_id, action_name, P.INTERNAL_ERROR,
+            conn.enqueue(frames.error(request_id, action_name, P.UNAVAILABLE,
                                       "live data store unavailable, try again"))
         except Exception:
             log.exception("stream request failed")

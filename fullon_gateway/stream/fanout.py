@@ -35,7 +35,7 @@ CONFIRM_TIMEOUT = 5.0  # seconds a subscriber waits for Redis to confirm a new c
 
 class Subscription:
     __slots__ = ("active", "buffer", "conn", "head", "last_seq", "replay_head",
-                 "request_id", "stream", "target")
+                 "request_id", "resync", "stream", "target")
 
     def __init__(self, conn: Connection, target: Target, request_id: Any) -> None:
         self.conn = conn
@@ -47,6 +47,7 @@ class Subscription:
         self.buffer: list[frames.Change] | None = None  # not None while syncing
         self.last_seq = 0  # the newest seq the client has (snapshot or change)
         self.active = True
+        self.resync = False  # buffering since the hub lost Redis, until resynced
 
     def deliver(self, change: frames.Change) -> bool:
         """A live change from the route (whose key this subscription wants)."""

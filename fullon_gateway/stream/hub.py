@@ -57,6 +57,7 @@ class Hub:
         self._patterns: dict[str, Listener] = {}
         self._waiting: dict[Channel, list[asyncio.Future[None]]] = {}
         self._reconnect_callbacks: list[ReconnectCallback] = []
+        self._disconnect_callbacks: list[Callable[[], None]] = []
         self._client: aioredis.Redis | None = None
         self._pubsub: Any = None
         self._task: asyncio.Task[None] | None = None
@@ -99,6 +100,11 @@ class Hub:
 
     def listening(self, channel: Channel) -> bool:
         return channel.name in self._table(channel)
+
+    def on_disconnect(self, callback: Callable[[], None]) -> None:
+        """Run ``callback()`` (synchronously, before any message on a new connection)
+        each time the connection to Redis is lost."""
+        self._disconnect_callbacks.append(callback)
 
     def on_reconnect(self, callback: ReconnectCallback) -> None:
         self._reconnect_callbacks.append(callback)
@@ -201,6 +207,11 @@ class Hub:
             except (RedisError, OSError) as exc:
                 if self._connected.is_set():
                     log.warning("redis pub/sub connection lost: %r", exc)
+                    for callback in list(self._disconnect_callbacks):
+                        try:
+                            callback()
+                        except Exception:
+                            log.exception("hub disconnect callback failed")
                 await self._close_connection()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, _BACKOFF_MAX)

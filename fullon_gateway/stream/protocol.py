@@ -23,6 +23,8 @@ FORBIDDEN = "FORBIDDEN"
 SUBSCRIPTION_LIMIT = "SUBSCRIPTION_LIMIT"
 RATE_LIMITED = "RATE_LIMITED"
 INTERNAL_ERROR = "INTERNAL_ERROR"
+# Retryable: the live data store did not answer in time (busy or restarting).
+UNAVAILABLE = "UNAVAILABLE"
 
 _NAME = validate.Regexp(r"^[A-Za-z0-9_.\-]{1,64}$",
                         error="must be 1-64 letters, digits, '_', '.' or '-'")

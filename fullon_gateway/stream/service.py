@@ -47,12 +47,14 @@ from fullon_gateway.stream.kinds import (
     resolve,
 )
 from fullon_gateway.stream.registry import CLOSE_REASONS, SocketRegistry
+from fullon_gateway.stream.snapshots import SnapshotReader
 
 log = logging.getLogger(__name__)
 
 POLICY_VIOLATION = 1008
 STALE_AFTER = 300.0  # seconds without a heartbeat before a process counts as stale
-_RESYNC_ATTEMPTS = 6
+_RESYNC_ATTEMPTS = 8
+_RESYNC_BACKOFF_MAX = 2.0
 
 
 class StreamService:
@@ -64,6 +66,10 @@ class StreamService:
         self.metrics = metrics
         self.counters = StreamCounters(metrics)  # shared by the fan-out and every socket
         self.fanout = Fanout(hub, self.counters)
+        # A quarter of the pool at most for snapshot batches: REST, logins and
+        # publishes keep the rest, so a storm cannot starve them or itself.
+        self.snapshots = SnapshotReader(redis, self.prefix,
+                                        flights=max(1, settings.redis_pool_size // 4))
         self.ownership = Ownership(db, settings.auth_cache_ttl)
         self.sockets = sockets
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -75,7 +81,7 @@ class StreamService:
     async def read_snapshot(self, t: Target) -> Snapshot:
         """(global seq G, snapshot result) read atomically."""
         tally = Tally()
-        g, result = await t.kind.read_snapshot(self.redis, self.prefix, t, tally)
+        g, result = await self.snapshots.read(t, tally)
         if tally.nonfinite:  # fullon's NaN/Infinity, read as null
             self.counters.nonfinite(t.stream).inc(tally.nonfinite)
         return Snapshot(g, result)
@@ -204,29 +210,67 @@ class StreamService:
         return out
 
     # -- resync -------------------------------------------------------------------------
+    def on_hub_disconnect(self) -> None:
+        """The hub lost Redis: from now on every live subscription may miss changes.
+
+        Each one buffers from this instant (so nothing moves its ``last_seq``), and the
+        resync after the reconnect resumes it from exactly the seq it had here, or
+        gives it a fresh snapshot with ``recovered: false``. Synchronous: no message can
+        be delivered live between the drop and this.
+        """
+        for conn in self.sockets:
+            for sub in conn.subs.values():
+                if sub.active and sub.buffer is None:
+                    sub.buffer = []
+                    sub.resync = True
+
     async def resync_all(self) -> None:
-        """After the hub reconnected: every subscription may have missed changes."""
+        """After the hub reconnected: resync every subscription marked at the drop."""
         self.ownership.invalidate(None)  # announcements may have been lost meanwhile
         subs = [s for c in self.sockets for s in list(c.subs.values())
-                if s.active and s.buffer is None]
+                if s.active and s.resync]
         sem = asyncio.Semaphore(32)
 
         async def one(sub: Subscription) -> None:
-            # The shared client's pooled connections died with the old server: the first
-            # command on each may fail before the pool reconnects, so retry a few times.
             async with sem:
-                for attempt in range(_RESYNC_ATTEMPTS):
-                    if not sub.active:
-                        return
-                    try:
-                        await self.sync(sub, sub.last_seq if sub.last_seq else None)
-                        return
-                    except (aioredis.RedisError, OSError) as exc:
-                        log.warning("resync of %s failed (attempt %d): %r",
-                                    sub.target.stream_key, attempt + 1, exc)
-                        await asyncio.sleep(0.1 * 2 ** attempt)
+                await self._resync(sub)
 
         await asyncio.gather(*(one(s) for s in subs))
+
+    async def _resync(self, sub: Subscription) -> None:
+        """Resume ``sub`` exactly from the seq it had at the drop, or re-snapshot it
+        (``recovered: false``); after repeated failures end it with a notice. It never
+        goes live with a gap: it buffers until one of those happened."""
+        since = sub.last_seq  # frozen since the drop: live changes only buffer
+        for attempt in range(_RESYNC_ATTEMPTS):
+            if not sub.active or sub.conn.closing:
+                sub.buffer, sub.resync = None, False
+                return
+            try:
+                state: Snapshot | Replay | None = None
+                if since:
+                    state = await self.read_replay(sub.target, since)
+                    if state is not None and not _replay_fits(sub, state, False):
+                        state = None
+                if state is None:
+                    state = await self.read_snapshot(sub.target)
+            except (aioredis.RedisError, OSError) as exc:
+                log.warning("resync of %s failed (attempt %d): %r",
+                            sub.target.stream_key, attempt + 1, exc)
+                await asyncio.sleep(min(0.1 * 2 ** attempt, _RESYNC_BACKOFF_MAX))
+                continue
+            if not sub.active or sub.conn.closing:
+                sub.buffer, sub.resync = None, False
+                return
+            sub.resync = False
+            go_live(sub, state, None, isinstance(state, Replay))
+            return
+        key = sub.target.stream_key
+        log.warning("giving up resyncing %s: ending the subscription", key)
+        sub.resync = False
+        await self.unsubscribe(sub.conn, key)
+        sub.conn.enqueue(frames.notice("subscription_ended", stream_key=key,
+                                       reason="resync failed"))
 
     def on_revocation(self, kind: Revocation, ident: Any) -> None:
         """The AuthService revocation listener (from any process, over Redis): revoked
@@ -286,6 +330,7 @@ class StreamService:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.snapshots.stop()
 
 
 def _replay_fits(sub: Subscription, replay: Replay, with_ack: bool) -> bool:

@@ -659,6 +659,10 @@ def old_variant(gateway: harness.Proc, email: str) -> Variant:
                    f"/api/v1/cache/ws?token={token}")
 
 
+# Every bench client connects from 127.0.0.1: no per-address connection cap.
+GATEWAY_ENV = {"FULLON_ACCESS_TTL": "3600", "FULLON_MAX_CONNECTIONS_PER_ADDRESS": "0"}
+
+
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="< 2 minutes: N=1000 only, short steps")
@@ -745,7 +749,7 @@ def main() -> int:
           f"end + {args.grace * 1000:.0f} ms, rates x{args.factor} from {args.start:.0f}/s")
 
     tag = "fanout" + uuid.uuid4().hex[:6]
-    gw_env = {"FULLON_ACCESS_TTL": "3600", **dict(e.split("=", 1) for e in args.gateway_env)}
+    gw_env = {**GATEWAY_ENV, **dict(e.split("=", 1) for e in args.gateway_env)}
     if args.gateway_env:
         print(f"   (a) settings: {', '.join(args.gateway_env)}")
     gateway = harness.start_gateway(tag, gw_env, gateway_path=args.gateway_path)
@@ -753,7 +757,7 @@ def main() -> int:
     # same JWT works): each process then holds N sockets, as a deployment would, and
     # one variant's heap (and garbage-collector pauses) never weighs on the other's.
     gateway_b = harness.start_gateway(tag, gw_env, gateway_path=args.gateway_path)
-    gateway_old = (harness.start_gateway(tag + "o", {"FULLON_ACCESS_TTL": "3600"},
+    gateway_old = (harness.start_gateway(tag + "o", GATEWAY_ENV,
                                          gateway_path=args.old_gateway_path)
                    if args.old_gateway_path else None)
     if gateway_old is not None:

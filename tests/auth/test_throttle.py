@@ -1,10 +1,12 @@
-"""Login throttling: per account and per address, shared through Redis, 429 + Retry-After."""
+"""Login throttling: per account from one address, per account, per address (a much
+higher ceiling), shared through Redis, 429 + Retry-After."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 
+import aiohttp
 import pytest
 
 from fullon_gateway.keys import AUTH
@@ -138,7 +140,7 @@ async def test_window_expiry_lifts_the_throttle(client, redis_client, settings):
     # Shorten what is left of the window in Redis instead of waiting a minute.
     keys = [k async for k in redis_client.scan_iter(
         match=settings.redis_prefix + "gateway:login_fail:*")]
-    assert len(keys) == 2  # the account's and the address's counters
+    assert len(keys) == 3  # the account's from this address, the account's, the address's
     for key in keys:
         await redis_client.pexpire(key, 50)
     deadline = asyncio.get_running_loop().time() + 5
@@ -193,3 +195,83 @@ async def test_throttle_works_on_the_embedded_redis(app_client, settings, tmp_pa
         await client.close()
     finally:
         redis.stop()
+
+
+async def _login_from(client, source, email, password):
+    """A login from another loopback address (Linux routes all of 127/8 to lo)."""
+    connector = aiohttp.TCPConnector(local_addr=(source, 0))
+    async with aiohttp.ClientSession(connector=connector) as session, session.post(
+            client.make_url(LOGIN), json={"email": email, "password": password}) as resp:
+        return resp.status, await resp.json()
+
+
+@pytest.fixture
+def three_counters(make_settings):
+    return make_settings(login_max_failures=3, login_max_failures_per_account=8,
+                         login_max_failures_per_address=60, login_window=WINDOW)
+
+
+async def test_a_guesser_cannot_lock_the_owner_out_from_elsewhere(app_client, three_counters):
+    """Failures at one account from one address throttle that address for that account
+    only: the owner, from their own address, still logs in; yet guesses spread over many
+    addresses hit the per-account limit, for every address."""
+    client = await app_client(three_counters)
+    await _user(client, "a@example.com")
+    for _ in range(3):
+        assert (await _login_from(client, "127.0.0.2", "a@example.com", "x"))[0] == 401
+    status, body = await _login_from(client, "127.0.0.2", "a@example.com", "x")
+    assert status == 429 and "account" in body["detail"]
+    assert (await _login_from(client, "127.0.0.3", "a@example.com",
+                              "right-password"))[0] == 200
+    # The success cleared the account's count; 8 more failures, none past 3 from any
+    # one address, reach the per-account limit: the next attempt, from a fresh
+    # address and with the right password, is refused.
+    for source, tries in (("127.0.0.4", 3), ("127.0.0.5", 3), ("127.0.0.6", 2)):
+        for _ in range(tries):
+            assert (await _login_from(client, source, "a@example.com", "x"))[0] == 401
+    status, body = await _login_from(client, "127.0.0.9", "a@example.com", "right-password")
+    assert status == 429 and "account" in body["detail"]
+
+
+async def test_one_address_with_many_users_is_not_locked_out(app_client, three_counters):
+    """Behind one address (an office, a NAT), 40 failures spread over 20 users, twice
+    the old per-address limit, leave everyone else there able to log in; only the
+    much higher per-address ceiling (60 here) stops spraying."""
+    client = await app_client(three_counters)
+    await _user(client, "real@example.com")
+    for i in range(20):
+        for _ in range(2):
+            assert (await _login(client, f"typo{i}@example.com", "x")).status == 401
+    assert (await _login(client, "real@example.com", "right-password")).status == 200
+    for i in range(20):
+        await _login(client, f"spray{i}@example.com", "x")
+    resp = await _login(client, "real@example.com", "right-password")
+    assert resp.status == 429 and "address" in (await resp.json())["detail"]
+
+
+async def test_behind_a_trusted_proxy_the_forwarded_client_is_counted(app_client,
+                                                                     make_settings):
+    """With trusted_proxies set, failures count against the client the proxy names in
+    X-Forwarded-For (its rightmost untrusted hop); a peer that is not a trusted proxy
+    cannot choose its address with the header."""
+    client = await app_client(make_settings(login_max_failures=2, trusted_proxies="127.0.0.1",
+                                            login_window=WINDOW))
+    await _user(client, "a@example.com")
+
+    async def login(forwarded, password="x"):
+        resp = await client.post(LOGIN, json={"email": "a@example.com", "password": password},
+                                 headers={"X-Forwarded-For": forwarded})
+        return resp.status
+
+    for _ in range(2):
+        assert await login("1.1.1.1, 9.9.9.9") == 401
+    assert await login("2.2.2.2, 9.9.9.9") == 429, "the rightmost hop is the client"
+    assert await login("9.9.9.8", "right-password") == 200, "another client is not throttled"
+    connector = aiohttp.TCPConnector(local_addr=("127.0.0.2", 0))
+    async with aiohttp.ClientSession(connector=connector) as session:
+        for forwarded in ("5.5.5.1", "5.5.5.2", "5.5.5.3"):
+            async with session.post(client.make_url(LOGIN), headers={
+                    "X-Forwarded-For": forwarded},
+                    json={"email": "a@example.com", "password": "x"}) as resp:
+                last = resp.status
+    assert last == 429, "an untrusted peer's X-Forwarded-For is ignored"

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,14 +62,15 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, timeout: f
     raise AssertionError(f"server not ready in {timeout}s:\n{log.read_text()}")
 
 
-def start_server(tmp: Path, env: dict[str, str], *args: str) -> Server:
+def start_server(tmp: Path, env: dict[str, str], *args: str, **popen: Any) -> Server:
+    """Start ``python -m fullon_gateway *args``; ``popen`` goes to subprocess.Popen."""
     port = _free_port()
     env = {**env, "FULLON_PORT": str(port), "FULLON_STATE_DIR": str(tmp)}
     log = tmp / "server.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "fullon_gateway", *args], env=env, cwd=tmp,
-            stdout=out, stderr=subprocess.STDOUT,
+            stdout=out, stderr=subprocess.STDOUT, **popen,
         )
     url = f"http://127.0.0.1:{port}"
     wait_ready(url, process, log)

@@ -244,3 +244,18 @@ async def test_nul_in_a_stored_name_is_invalid_input(client, make_account):
     resp = await client.post("/api/v1/orm/api_keys/me", headers=acct.headers,
                              json={"name": "bad\u0000name", "scopes": ["read"]})
     await _error(resp, 422, "invalid_text")
+
+
+async def test_options_answers_with_the_allowed_methods(client):
+    """OPTIONS on any route is 204 with an Allow that lists the route's methods and
+    OPTIONS itself, needs no credentials; a 405 names OPTIONS in its Allow too."""
+    for path, methods in (("/api/v1/orm/bots", {"GET", "HEAD", "POST", "OPTIONS"}),
+                          (LOGIN, {"POST", "OPTIONS"}),
+                          ("/api/v1/orm/bots/1", {"GET", "HEAD", "PATCH", "DELETE",
+                                                  "OPTIONS"})):
+        resp = await client.options(path)
+        assert resp.status == 204, (path, resp.status)
+        assert {m.strip() for m in resp.headers["Allow"].split(",")} == methods
+    resp = await client.put("/api/v1/orm/bots")
+    assert resp.status == 405 and "OPTIONS" in resp.headers["Allow"]
+    assert (await client.options("/no/such/path")).status == 404

@@ -109,3 +109,31 @@ async def test_docs_page_renders_the_spec(client, make_account):
     assert "/api/v1/openapi.json" in page and "<script" in page and "https://" not in page
     user = await make_account()
     await call(client, "GET", "/users/me", user)
+
+
+async def test_login_is_fully_described(client):
+    """The login operation carries its request body (JSON and forms) and every status it
+    answers with: 200 with a token pair, 400, 401, 422 and 429."""
+    spec = await (await client.get("/api/v1/openapi.json")).json()
+    login = spec["paths"]["/api/v1/auth/login"]["post"]
+    content = login["requestBody"]["content"]
+    assert set(content) == {"application/json", "application/x-www-form-urlencoded",
+                            "multipart/form-data"}
+    body = spec["components"]["schemas"][
+        content["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]]
+    assert {"email", "username", "password"} <= set(body["properties"])
+    assert {"200", "400", "401", "422", "429"} <= set(login["responses"])
+    ok = login["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    assert "access_token" in spec["components"]["schemas"][ok.rsplit("/", 1)[1]]["properties"]
+
+
+async def test_no_operation_declares_a_parameter_twice(client):
+    """No operation names one parameter twice, in the path or the query (catalog
+    symbols had cat_ex_id in both)."""
+    spec = await (await client.get("/api/v1/openapi.json")).json()
+    twice = []
+    for path, operations in spec["paths"].items():
+        for method, op in operations.items():
+            seen = [p["name"] for p in op.get("parameters", [])]
+            twice += [f"{method} {path} {k}" for k in set(seen) if seen.count(k) > 1]
+    assert not twice, twice

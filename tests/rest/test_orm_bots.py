@@ -120,12 +120,19 @@ async def test_feeds_strategies_details_logs(client, make_account):
     assert [f["feed_id"] for f in details["feeds"]] == [feed["feed_id"]]
     assert [s["str_id"] for s in details["strategies"]] == [strat["str_id"]]
     assert [e["ex_id"] for e in details["exchanges"]] == [ex["ex_id"]]
-    assert await call(client, "GET", f"{b}/feeds", user) == [feed]
-    assert await call(client, "GET", f"{b}/strategies", user) == [strat]
+    # Sub-collections are pages like every list: {items, next_cursor}.
+    assert await call(client, "GET", f"{b}/feeds", user) == {"items": [feed],
+                                                             "next_cursor": None}
+    assert await call(client, "GET", f"{b}/strategies", user) == {"items": [strat],
+                                                                  "next_cursor": None}
     for i in range(3):
         await call(client, "POST", f"{b}/logs", user, 201, json={"message": f"line {i}"})
     logs = await call(client, "GET", f"{b}/last-log", user, params={"limit": 2})
-    assert [entry["message"] for entry in logs] == ["line 2", "line 1"]
+    assert [entry["message"] for entry in logs["items"]] == ["line 2", "line 1"]
+    older = await call(client, "GET", f"{b}/last-log", user,
+                       params={"limit": 2, "cursor": logs["next_cursor"]})
+    assert [entry["message"] for entry in older["items"]] == ["line 0"]
+    assert older["next_cursor"] is None
     await call(client, "DELETE", f"{b}/feeds/{feed['feed_id']}", user, 204)
     await call(client, "DELETE", f"{b}/feeds/{feed['feed_id']}", user, 404)
     # Deleting the bot takes strategies and feeds with it: no orphans.

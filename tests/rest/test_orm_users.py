@@ -101,7 +101,8 @@ async def test_user_management_is_admin_only(client, make_account):
 
 
 async def test_disabling_a_user_locks_them_out_at_once(client, make_account):
-    """An admin disabling a user makes that user's token and keys fail with 401 immediately."""
+    """An admin disabling a user makes that user's token and keys fail with 401 immediately,
+    and ends their sessions: re-enabling does not make the old tokens valid again."""
     user = await make_account()
     admin = await make_account("admin")
     key = await api_key(client, user, ["read"])
@@ -113,7 +114,20 @@ async def test_disabling_a_user_locks_them_out_at_once(client, make_account):
     assert err["code"] == "user_disabled"
     await call(client, "GET", "/users/me", key, 401)
     await call(client, "PATCH", f"/users/{user.user_id}", admin, json={"is_active": True})
-    await call(client, "GET", "/users/me", user)
+    # Re-enabled: the sessions that existed when they were disabled stay ended (their
+    # access and refresh tokens are dead); API keys, not sessions, work again; and a
+    # fresh login works.
+    err = await call(client, "GET", "/users/me", user, 401)
+    assert err["code"] == "session_revoked", err
+    resp = await client.post("/api/v1/auth/refresh",
+                             json={"refresh_token": user.refresh_token})
+    assert resp.status == 401
+    await call(client, "GET", "/users/me", key)
+    resp = await client.post("/api/v1/auth/login",
+                             json={"email": user.email, "password": user.password})
+    assert resp.status == 200
+    fresh = {"Authorization": f"Bearer {(await resp.json())['access_token']}"}
+    assert (await client.get("/api/v1/orm/users/me", headers=fresh)).status == 200
 
 
 async def test_role_change_takes_effect_immediately(client, make_account):

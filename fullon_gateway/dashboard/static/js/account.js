@@ -194,7 +194,8 @@ export class Account {
     if (!b) return;
     b.logsAt = Date.now();
     try {
-      const rows = await api("/api/v1/orm/bots/" + Number(botId) + "/last-log?limit=" + LOG_LINES);
+      const page = await api("/api/v1/orm/bots/" + Number(botId) + "/last-log?limit=" + LOG_LINES);
+      const rows = page ? page.items : [];
       const list = b.node.querySelector(".logs");
       list.replaceChildren(...(rows || []).map((line) => el("li", { class: "log-" + String(line.level).replace(/[^a-z]/g, "") },
         el("time", {}, fmtClock(toMillis(line.ts))), " ", el("span", { class: "lvl" }, line.level), " ", line.message)));
