@@ -13,12 +13,9 @@ take it. What happens when the client cannot keep up depends on the data:
 
 With ``?batch=1`` the writer sends everything queued as one JSON array frame.
 
-The fast path (not with ``?batch=1``): while nothing is queued and the writer is
-idle, ``enqueue`` writes the frame to the transport at once (what ``send_frame`` does
-for an uncompressed frame, without its flow-control await), so a delivery to a
-socket that keeps up costs no task switch. A transport that stops taking data
-(pause_writing: the client is not reading) turns the fast path off and frames queue
-as described above until the writer has drained them.
+Frames go out through aiohttp's public ``send_frame`` only: an earlier fast path that
+wrote to the transport from ``enqueue`` reached into aiohttp's private writer state
+and was removed (the cost is one writer-task wake-up per delivery; docs/bench.md).
 """
 
 from __future__ import annotations
@@ -41,7 +38,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_TEXT = WSMsgType.TEXT
 SLOW_CONSUMER = 1013
 GOING_AWAY = 1001  # also the heartbeat timeout: the peer is gone as far as we can tell
 _MAX_BATCH = 512
@@ -79,8 +75,6 @@ class Connection:
         self._live = 0
         self._observed = 0
         self._wake = asyncio.Event()
-        self._idle = False  # the writer waits for work (nothing in flight)
-        self._direct: Any = None  # aiohttp's frame writer, for the fast path
         self._writer: asyncio.Task[None] | None = None
         self._reader_task: asyncio.Task[Any] | None = None
         self._close_task: asyncio.Task[None] | None = None
@@ -99,17 +93,6 @@ class Connection:
                 stream: str = "reply") -> None:
         """Queue a frame; ``ckey`` set means a newer frame with that key replaces it."""
         if self.closing:
-            return
-        direct = self._direct
-        if (direct is not None and self._idle and not self._queue
-                and not direct.protocol._paused and not direct._closing):
-            try:
-                direct._write_websocket_frame(frame, _TEXT, 0)
-            except ConnectionError:
-                return  # the peer went away; the reader notices and cleans up
-            direct._output_size = 0  # flow control is ours: the _paused check above
-            if ts is not None:
-                self._observe(ts)
             return
         slot = [frame, ts, ckey, stream]
         if ckey is not None:
@@ -168,8 +151,6 @@ class Connection:
     # -- writer --------------------------------------------------------------------
     def start(self) -> None:
         self._reader_task = asyncio.current_task()
-        # ?batch=1 sockets want what is queued together in one array frame: no fast path.
-        self._direct = None if self.batch else _frame_writer(self.ws)
         self._writer = asyncio.create_task(self._write_loop(), name=f"ws-writer-{self.label}")
 
     async def _write_loop(self) -> None:
@@ -183,11 +164,7 @@ class Connection:
                     continue
                 if not q:
                     self._wake.clear()
-                    self._idle = True
-                    try:
-                        await self._wake.wait()
-                    finally:
-                        self._idle = False
+                    await self._wake.wait()
                     continue
                 if self.batch and self._live > 1:
                     frames: list[bytes] = []
@@ -257,16 +234,3 @@ class Connection:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._writer
             self._writer = None
-
-
-def _frame_writer(ws: web.WebSocketResponse) -> Any:
-    """aiohttp's WebSocketWriter when the fast path can use it: prepared, uncompressed,
-    and of the shape this code knows (aiohttp 3.x); None otherwise (queue only)."""
-    writer = getattr(ws, "_writer", None)
-    if writer is None or getattr(writer, "compress", True) or not all(
-            hasattr(writer, a) for a in ("_write_websocket_frame", "protocol", "_closing",
-                                         "_output_size")):
-        return None
-    if not hasattr(writer.protocol, "_paused"):
-        return None
-    return writer
