@@ -186,15 +186,6 @@ class CacheApiSubscription(Subscription):
             self.conn.enqueue(jsonutil.dumps(body), None if ckey is None else (self, ckey),
                               change.ts, self.stream)
 
-    def deliver(self, change: frames.Change) -> bool:
-        accepts = self.target.accepts
-        if accepts is not None and not accepts(change.key, change.data):
-            return False
-        if self.buffer is not None:
-            self.buffer.append(change)
-            return False
-        return self.send(change, self.head, change.ts)
-
     def send(self, change: frames.Change, head: bytes, ts: float | None) -> bool:
         """Every change (live, buffered, replayed after a resync) as its push."""
         if change.seq is not None:
