@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import uuid
@@ -73,7 +74,13 @@ class Sessions:
         self, email: str, password: str, address: str, user_agent: str | None
     ) -> dict[str, Any]:
         await self.throttle.check(email, address)
-        user = await users_db.by_email_with_hash(self.db, email)
+        try:
+            user = await users_db.by_email_with_hash(self.db, email)
+        except Exception:
+            # No password was checked, so this was no guess: give the attempt back.
+            with contextlib.suppress(Exception):
+                await self.throttle.uncount(email, address)
+            raise
         stored = user["password_hash"] if user else None
         if user is not None and passwords.kind(stored) in ("plaintext", "none"):
             await self._refuse_legacy(user, stored or "", password)

@@ -74,6 +74,13 @@ class LoginThrottle:
         await self._redis.delete(pair_key, acct_key)
         await self._redis.eval(_UNCOUNT, 1, addr_key)
 
+    async def uncount(self, account: str, address: str) -> None:
+        """Take back an attempt that never reached a password check (the user lookup
+        failed, e.g. Postgres was down): retries during an outage must not lock the
+        account out once it is over."""
+        for key in self._keys(account, address):
+            await self._redis.eval(_UNCOUNT, 1, key)
+
 
 # Decrement only a live counter: a DECR after the window expired would create a key
 # with no TTL and a negative count, a permanent extra allowance for the address.
