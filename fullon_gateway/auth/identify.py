@@ -80,12 +80,15 @@ class _UserEntry:
     loaded: float
 
 
+DISABLED = "user disabled"  # the reason, also stored as sessions.revoked_why
+
 @dataclass
 class _SessionEntry:
     user_id: int
     revoked: bool
     expires_at: dt.datetime
     loaded: float
+    why: str | None = None  # the revocation's reason ("user disabled", "logout", ...)
 
 
 @dataclass
@@ -157,7 +160,7 @@ class Identifier:
             # must not outlive that if the user is re-enabled within the cache TTL.
             for cached in self._sessions.values():
                 if cached.user_id == ident:
-                    cached.revoked = True
+                    cached.revoked, cached.why = True, DISABLED
         elif kind is Revocation.SESSION:
             entry = self._sessions.get(ident)
             if entry is not None:
@@ -206,7 +209,8 @@ class Identifier:
         if row is None:
             return None
         entry = _SessionEntry(
-            row["user_id"], row["revoked_at"] is not None, row["expires_at"], time.monotonic()
+            row["user_id"], row["revoked_at"] is not None, row["expires_at"], time.monotonic(),
+            row["revoked_why"],
         )
         if len(self._sessions) >= self._cache_max:
             # Every login adds a session; without a bound the cache grows for as long
@@ -279,8 +283,17 @@ class Identifier:
         # disabled" is the reason worth telling.
         user = await self._user(claims.user_id)
         if user is None or not user.is_active:
-            raise AuthFailure("user disabled")
+            raise AuthFailure(DISABLED)
         if session.revoked:
+            if session.why == DISABLED:
+                # Revoked by a disable: the cached user can still say "active" for a
+                # moment after it committed. Ask the database (a rare path) so the
+                # reason is "user disabled" while they are, "session revoked" once
+                # re-enabled.
+                self._users.pop(claims.user_id, None)
+                fresh = await self._user(claims.user_id)
+                if fresh is None or not fresh.is_active:
+                    raise AuthFailure(DISABLED)
             raise AuthFailure("session revoked")
         if session.expires_at <= now():
             raise AuthFailure("token expired")

@@ -84,6 +84,7 @@ async def revoke_user_sessions(conn: Conn, user_id: int, why: str) -> int:
 
 async def session_state(conn: Conn, sid: uuid.UUID) -> asyncpg.Record | None:
     row: asyncpg.Record | None = await conn.fetchrow(
-        "SELECT user_id, expires_at, revoked_at FROM sessions WHERE session_id = $1", sid
+        """SELECT user_id, expires_at, revoked_at, revoked_why FROM sessions
+            WHERE session_id = $1""", sid,
     )
     return row
