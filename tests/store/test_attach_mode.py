@@ -14,6 +14,7 @@ from fullon_gateway import cli
 from fullon_gateway.keys import DATABASE
 from fullon_gateway.store import attach
 from fullon_gateway.store.database import prepare_database
+from fullon_gateway.store.pool import _with_database
 from tests import fullon_shape
 from tests.conftest import PASSWORD
 from tests.modes import attach_modes
@@ -23,12 +24,12 @@ from tests.rest.support import call, make_bot, make_exchange, make_order
 @pytest.fixture
 async def scratch_db(settings):
     """An empty database of its own on the test server; dropped afterwards."""
-    base = settings.database_url.rsplit("/", 1)[0]
+    # _with_database keeps the embedded server's ``?host=/socket/dir`` form working.
     name = f"fgw_scratch_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(base + "/postgres")
+    admin = await asyncpg.connect(_with_database(settings.database_url, "postgres"))
     await admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield f"{base}/{name}"
+        yield _with_database(settings.database_url, name)
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
