@@ -5,7 +5,9 @@ Gapless subscribe, the invariant everything here protects:
    SUBSCRIBE, so every later publish reaches the buffer);
 2. read the current state and the global seq ``G`` in one MULTI (atomic with the
    publisher's script): everything published up to ``G`` is in what we read, and
-   everything published after it has a seq > ``G`` and is in the buffer;
+   everything published after it has a seq > ``G`` and is in the buffer - provided
+   the hub listened on every channel throughout: the read waits until it does, and
+   is done again when the hub lost Redis meanwhile;
 3. ``fanout.go_live``: ack + snapshot (or the replay), then the buffered changes with
    seq > ``G``, and the switch to live - one plain function, so nothing in between;
 4. the snapshot came over another connection than the hub's, so a change it already
@@ -115,20 +117,55 @@ class StreamService:
         return Replay(g, changes)
 
     # -- subscriptions --------------------------------------------------------------
+    async def _hub_in_sync(self) -> int:
+        """Wait until the hub listens to every channel on its current connection (at most
+        the fan-out's confirm timeout: TimeoutError, a retryable answer); its generation.
+
+        Step 1 alone is not enough after a loss: a route confirmed on the lost
+        connection attaches at once, and Redis may answer the command pool again
+        before the hub is back (its backoff outlasts a restart), so a state read then
+        would be followed by nothing until the hub returns.
+        """
+        hub = self.fanout.hub
+        if not hub.in_sync:
+            try:
+                async with asyncio.timeout(self.fanout.confirm_timeout):
+                    await hub.wait_in_sync()
+            except TimeoutError:
+                raise TimeoutError("the Redis pub/sub connection is not back") from None
+        return hub.generation
+
+    async def _read_state(self, sub: Subscription, since: int | None,
+                          with_ack: bool) -> Snapshot | Replay:
+        state: Snapshot | Replay | None = None
+        if since is not None:
+            state = await self.read_replay(sub.target, since)
+            if state is not None and not _replay_fits(sub, state, with_ack):
+                # More than the socket's queue has room for would close it 1013 on
+                # every resume: treat the gap as too old and start afresh.
+                state = None
+        if state is None:
+            state = await self.read_snapshot(sub.target)
+        return state
+
     async def sync(self, sub: Subscription, since: int | None, ack: Ack | None = None) -> None:
-        """Steps 2 and 3 of the invariant above (the subscription is attached)."""
+        """Steps 2 and 3 of the invariant above (the subscription is attached).
+
+        The state is read while the hub is in sync, and read again when the hub lost
+        Redis meanwhile (its generation moved): a change published after such a read
+        may never reach the buffer, and nothing marks a subscription that is not live
+        yet for the resync. (The hub learns of a lost connection before a read on a
+        restarted server can answer: a dead server's sockets close at once.)
+        """
         if sub.buffer is None:
             sub.buffer = []
         try:
-            state: Snapshot | Replay | None = None
-            if since is not None:
-                state = await self.read_replay(sub.target, since)
-                if state is not None and not _replay_fits(sub, state, ack is not None):
-                    # More than the socket's queue has room for would close it 1013 on
-                    # every resume: treat the gap as too old and start afresh.
-                    state = None
-            if state is None:
-                state = await self.read_snapshot(sub.target)
+            while True:
+                generation = await self._hub_in_sync()
+                state = await self._read_state(sub, since, ack is not None)
+                if self.fanout.hub.generation == generation:
+                    break
+                sub.buffer = []  # what it holds came over the lost connection
         except BaseException:
             sub.buffer = None
             raise
@@ -227,33 +264,33 @@ class StreamService:
     async def resync_all(self) -> None:
         """After the hub reconnected: resync every subscription marked at the drop."""
         self.ownership.invalidate(None)  # announcements may have been lost meanwhile
+        generation = self.fanout.hub.generation  # the connection they resync against
         subs = [s for c in self.sockets for s in list(c.subs.values())
                 if s.active and s.resync]
         sem = asyncio.Semaphore(32)
 
         async def one(sub: Subscription) -> None:
             async with sem:
-                await self._resync(sub)
+                await self._resync(sub, generation)
 
         await asyncio.gather(*(one(s) for s in subs))
 
-    async def _resync(self, sub: Subscription) -> None:
+    async def _resync(self, sub: Subscription, generation: int) -> None:
         """Resume ``sub`` exactly from the seq it had at the drop, or re-snapshot it
         (``recovered: false``); after repeated failures end it with a notice. It never
-        goes live with a gap: it buffers until one of those happened."""
+        goes live with a gap: it buffers until one of those happened. When the hub
+        loses Redis again meanwhile (``generation`` moved) it stops and stays marked:
+        the resync after the next reconnect takes over."""
         since = sub.last_seq  # frozen since the drop: live changes only buffer
+        hub = self.fanout.hub
         for attempt in range(_RESYNC_ATTEMPTS):
             if not sub.active or sub.conn.closing:
                 sub.buffer, sub.resync = None, False
                 return
+            if hub.generation != generation:
+                return
             try:
-                state: Snapshot | Replay | None = None
-                if since:
-                    state = await self.read_replay(sub.target, since)
-                    if state is not None and not _replay_fits(sub, state, False):
-                        state = None
-                if state is None:
-                    state = await self.read_snapshot(sub.target)
+                state = await self._read_state(sub, since or None, False)
             except (aioredis.RedisError, OSError) as exc:
                 log.warning("resync of %s failed (attempt %d): %r",
                             sub.target.stream_key, attempt + 1, exc)
@@ -261,6 +298,8 @@ class StreamService:
                 continue
             if not sub.active or sub.conn.closing:
                 sub.buffer, sub.resync = None, False
+                return
+            if hub.generation != generation:
                 return
             sub.resync = False
             go_live(sub, state, None, isinstance(state, Replay))
