@@ -13,7 +13,7 @@ take it. What happens when the client cannot keep up depends on the data:
 
 With ``?batch=1`` the writer sends everything queued as one JSON array frame.
 
-The direct write (docs/adr/006-direct-frame-write.md): when nothing is queued, the
+The direct write (docs/adr/ADR-007-direct-frame-write.md): when nothing is queued, the
 writer is parked waiting for work and the transport's buffer is empty (the kernel
 took everything written so far), ``enqueue`` writes the frame to the request's public
 transport at once, with an RFC 6455 header built here (frames.ws_text_header), and
