@@ -12,6 +12,7 @@ import struct
 from typing import Any, NamedTuple
 
 from fullon_gateway import jsonutil
+from fullon_gateway.stream.fullon.decode import decode_change
 
 _DATA_MARK = b',"data":'
 
@@ -55,8 +56,6 @@ def parse_change(raw: bytes) -> Change:
 def fullon_change(msg: dict[str, Any]) -> Change:
     """A change the fullon sequencer made from a fullon write (fullon/sequencer.py):
     its value is decoded leniently and shaped here, once per process."""
-    from fullon_gateway.stream.fullon.decode import decode_change
-
     seq = int(msg["seq"])
     decoded = decode_change(msg)
     tail = b'"seq":%d,"result":%s}' % (seq, jsonutil.dumps(decoded.data))
