@@ -17,6 +17,7 @@ fanout.py / broadcast.py can be read against this floor.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import select
 import socket
@@ -26,8 +27,6 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import contextlib
 
 from wsclient import raise_fd_limit
 
