@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from fullon_gateway import jsonutil
+from fullon_gateway.stream.fullon.decode import decode_change
 
 _DATA_MARK = b',"data":'
 
@@ -47,8 +48,6 @@ def parse_change(raw: bytes) -> Change:
 def fullon_change(msg: dict[str, Any]) -> Change:
     """A change the fullon sequencer made from a fullon write (fullon/sequencer.py):
     its value is decoded leniently and shaped here, once per process."""
-    from fullon_gateway.stream.fullon.decode import decode_change
-
     seq = int(msg["seq"])
     decoded = decode_change(msg)
     tail = b'"seq":%d,"result":%s}' % (seq, jsonutil.dumps(decoded.data))

@@ -189,7 +189,7 @@ async def round_for(urls: list[str], redis_url: str, pids: list[int], redis_pid:
             token = (await resp.json())["access_token"]
         sub = Subscriber()
         await sub.start(session, urls[-1], token)
-        for path in ("publisher", "fullon"):
+        for path in args.paths.split(","):
             sat = await saturate(path, r, pub, sub, symbols, args.seconds, pids, redis_pid)
             lat = await paced(path, r, pub, sub, symbols, args.seconds, args.rate)
             out[path] = {**sat, **lat}
@@ -209,6 +209,10 @@ def main() -> None:
     parser.add_argument("--symbols", type=int, default=500)
     parser.add_argument("--rate", type=float, default=5000.0)
     parser.add_argument("--gateways", default="1,2")
+    parser.add_argument("--paths", default="publisher,fullon",
+                        help="which paths to drive (profiling one alone)")
+    parser.add_argument("--gateway-path", default=None,
+                        help="run another tree's gateway (a baseline worktree)")
     args = parser.parse_args()
     redis_proc = RedisProcess(Path(tempfile.mkdtemp(prefix="fgw-bench-fullon-")))
     redis_proc.start()
@@ -224,7 +228,8 @@ def main() -> None:
                    "FULLON_DATABASE_URL": os.environ.get(
                        "BENCH_DATABASE_URL",
                        f"postgresql://postgres@127.0.0.1:5432/fgw_bench_fullon{count}")}
-            gws = [start_gateway(f"fullon{count}{i}", env) for i in range(count)]
+            gws = [start_gateway(f"fullon{count}{i}", env, gateway_path=args.gateway_path)
+                   for i in range(count)]
             cli(gws[0], "create-user", "--email", EMAIL, "--password", PASSWORD)
             try:
                 rounds = [asyncio.run(round_for([g.url for g in gws], redis_proc.url,
@@ -238,9 +243,11 @@ def main() -> None:
             keys = ("writes_per_s", "sequenced_per_s", "sequenced_fraction", "cpu_ms_per_change",
                     "redis_cpu_ms_per_change", "delivered_per_s", "p50_ms", "p99_ms")
             print(f"{'':10}" + "".join(f"{k.replace('_per_', '/'):>24}" for k in keys))
-            for path in ("publisher", "fullon"):
+            for path in args.paths.split(","):
                 print(f"{path:10}" + "".join(f"{median_of(rounds, path, k):24.3f}"
                                               for k in keys))
+            if args.paths != "publisher,fullon":
+                continue
             ratio = median_of(rounds, "fullon", "delivered_per_s") / max(
                 median_of(rounds, "publisher", "delivered_per_s"), 1e-9)
             added = median_of(rounds, "fullon", "p99_ms") - median_of(rounds, "publisher",
