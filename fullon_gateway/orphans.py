@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import psutil
+
 
 def reap_orphan_redis(directory: Path) -> list[int]:
     """Stop redis-servers left running in ``directory`` by gateways that died.
@@ -20,8 +22,6 @@ def reap_orphan_redis(directory: Path) -> list[int]:
     its --dir) is stopped: never the machine's Redis, nor a live gateway's. Returns the
     pids stopped.
     """
-    import psutil
-
     reaped = []
     directory = directory.resolve()
     for owner in sorted(directory.glob("redis-*.json")):
@@ -53,8 +53,6 @@ def postgres_holders(pgdata: Path) -> tuple[int | None, list[int]]:
     holders are pruned from pgserver's handle list: a ``kill -9`` leaves its pid there,
     and pgserver would then never stop the server.
     """
-    import psutil
-
     pidfile = pgdata / "postmaster.pid"
     try:
         lines = pidfile.read_text().splitlines()

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import platformdirs
 import yaml
 from cryptography.fernet import Fernet
 
@@ -36,8 +37,6 @@ CHECKOUT_CONFIG = Path(__file__).resolve().parents[1] / "config" / CONFIG_NAME
 
 def default_state_dir() -> str:
     """The per-user data directory (XDG_DATA_HOME on Linux, so tests can redirect it)."""
-    import platformdirs
-
     return str(Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)))
 
 

@@ -178,7 +178,7 @@ class BotsHandler:
         page = Page.from_query("bot_feeds", load_query(request, _page))
         bot = await self._owned(request)
         rows = await bots_db.feeds(request.app[DB], bot["bot_id"], page.after, page.limit)
-        return json_response(page.body(rows, "feed_id", lambda r: _feed.dump(r, many=True)))
+        return json_response(page.body(rows, "feed_id", _feed.dump_many))
 
     @doc(body=FeedCreateSchema, response=FeedOut, status=201)
     async def add_feed(self, request: web.Request) -> web.Response:
@@ -208,7 +208,7 @@ class BotsHandler:
         page = Page.from_query("bot_strategies_of_bot", load_query(request, _page))
         bot = await self._owned(request)
         rows = await str_db.for_bot(request.app[DB], bot["bot_id"], page.after, page.limit)
-        return json_response(page.body(rows, "str_id", lambda r: _strategy.dump(r, many=True)))
+        return json_response(page.body(rows, "str_id", _strategy.dump_many))
 
     @doc(response=BotStatsOut)
     async def stats(self, request: web.Request) -> web.Response:
@@ -227,7 +227,7 @@ class BotsHandler:
         page = Page.from_query("bot_logs", load_query(request, _last_log_q))
         bot = await self._owned(request)
         rows = await bots_db.last_logs(request.app[DB], bot["bot_id"], page.after, page.limit)
-        return json_response(page.body(rows, "log_id", lambda r: _log.dump(r, many=True)))
+        return json_response(page.body(rows, "log_id", _log.dump_many))
 
     @doc(body=LogCreateSchema, response=LogOut, status=201)
     async def add_log(self, request: web.Request) -> web.Response:

@@ -7,7 +7,7 @@ import datetime as dt
 import asyncpg
 
 from fullon_gateway.store.conn import Conn
-from fullon_gateway.store.query import deleted
+from fullon_gateway.store.query import deleted, fetch_new, fetch_row, fetch_rows
 
 KEY_COLUMNS = (
     "key_id, user_id, name, key_prefix, scopes, is_active, expires_at, created_at, last_used_at"
@@ -23,31 +23,30 @@ async def create_key(
     scopes: list[str],
     expires_at: dt.datetime | None,
 ) -> asyncpg.Record:
-    row: asyncpg.Record = await conn.fetchrow(
+    return await fetch_new(
+        conn,
         f"""INSERT INTO api_keys (user_id, name, key_hash, key_prefix, scopes, expires_at)
             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {KEY_COLUMNS}""",
         user_id, name, key_hash, key_prefix, scopes, expires_at,
     )
-    return row
 
 
 async def by_hash(conn: Conn, key_hash: bytes) -> asyncpg.Record | None:
-    row: asyncpg.Record | None = await conn.fetchrow(
-        f"SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = $1", key_hash
+    return await fetch_row(
+        conn, f"SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = $1", key_hash
     )
-    return row
 
 
 async def list_for_user(
     conn: Conn, user_id: int, after: int | None = None, limit: int = 1000
 ) -> list[asyncpg.Record]:
     """The user's keys in creation order, after key ``after``, at most ``limit``."""
-    rows: list[asyncpg.Record] = await conn.fetch(
+    return await fetch_rows(
+        conn,
         f"""SELECT {KEY_COLUMNS} FROM api_keys WHERE user_id = $1 AND key_id > $2
             ORDER BY key_id LIMIT $3""",
         user_id, after or 0, limit,
     )
-    return rows
 
 
 async def owner_of(conn: Conn, key_id: int) -> int | None:
@@ -58,11 +57,11 @@ async def owner_of(conn: Conn, key_id: int) -> int | None:
 
 
 async def deactivate(conn: Conn, key_id: int) -> asyncpg.Record | None:
-    row: asyncpg.Record | None = await conn.fetchrow(
+    return await fetch_row(
+        conn,
         f"UPDATE api_keys SET is_active = false WHERE key_id = $1 RETURNING {KEY_COLUMNS}",
         key_id,
     )
-    return row
 
 
 async def delete(conn: Conn, key_id: int) -> bool:

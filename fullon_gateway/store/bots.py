@@ -8,7 +8,15 @@ import asyncpg
 
 from fullon_gateway.store.conn import Conn, Viewer
 from fullon_gateway.store.orders import OPEN_STATUSES
-from fullon_gateway.store.query import Where, deleted, update_by_id
+from fullon_gateway.store.query import (
+    Where,
+    deleted,
+    fetch_new,
+    fetch_page,
+    fetch_row,
+    fetch_rows,
+    update_by_id,
+)
 
 COLUMNS = """b.bot_id, b.user_id, b.name, b.description, b.dry_run, b.active,
     array(SELECT be.ex_id FROM bot_exchanges be WHERE be.bot_id = b.bot_id ORDER BY be.ex_id)
@@ -24,19 +32,12 @@ async def list_bots(
         .owner("b.user_id", caller, q.get("user_id"))
         .maybe("b.active = {}", q.get("active"))
         .maybe("b.dry_run = {}", q.get("dry_run"))
-        .page("b.bot_id", after)
     )
-    rows: list[asyncpg.Record] = await conn.fetch(
-        f"SELECT {COLUMNS} FROM bots b {w.sql()} ORDER BY b.bot_id LIMIT {limit + 1}", *w.args
-    )
-    return rows
+    return await fetch_page(conn, f"SELECT {COLUMNS} FROM bots b", w, "b.bot_id", after, limit)
 
 
 async def by_id(conn: Conn, bot_id: int) -> asyncpg.Record | None:
-    row: asyncpg.Record | None = await conn.fetchrow(
-        f"SELECT {COLUMNS} FROM bots b WHERE b.bot_id = $1", bot_id
-    )
-    return row
+    return await fetch_row(conn, f"SELECT {COLUMNS} FROM bots b WHERE b.bot_id = $1", bot_id)
 
 
 async def owner_of(conn: Conn, bot_id: int) -> int | None:
@@ -116,12 +117,12 @@ FEED_FROM = (
 async def feeds(conn: Conn, bot_id: int, after: int | None = None,
                 limit: int | None = None) -> list[asyncpg.Record]:
     """A bot's feeds in id order; past ``after``, at most ``limit + 1`` (a page)."""
-    rows: list[asyncpg.Record] = await conn.fetch(
+    return await fetch_rows(
+        conn,
         f"SELECT {FEED_COLUMNS} FROM {FEED_FROM} WHERE f.bot_id = $1 "
         "AND ($2::int IS NULL OR f.feed_id > $2) ORDER BY f.feed_id LIMIT $3",
         bot_id, after, None if limit is None else limit + 1,
     )
-    return rows
 
 
 async def add_feed(conn: Conn, bot_id: int, data: dict[str, Any]) -> asyncpg.Record:
@@ -133,10 +134,9 @@ async def add_feed(conn: Conn, bot_id: int, data: dict[str, Any]) -> asyncpg.Rec
         data["period"],
         data["compression"],
     )
-    row: asyncpg.Record = await conn.fetchrow(
-        f"SELECT {FEED_COLUMNS} FROM {FEED_FROM} WHERE f.feed_id = $1", feed_id
+    return await fetch_new(
+        conn, f"SELECT {FEED_COLUMNS} FROM {FEED_FROM} WHERE f.feed_id = $1", feed_id
     )
-    return row
 
 
 async def delete_feed(conn: Conn, bot_id: int, feed_id: int) -> bool:
@@ -147,24 +147,24 @@ async def delete_feed(conn: Conn, bot_id: int, feed_id: int) -> bool:
 
 
 async def add_log(conn: Conn, bot_id: int, level: str, message: str) -> asyncpg.Record:
-    row: asyncpg.Record = await conn.fetchrow(
+    return await fetch_new(
+        conn,
         "INSERT INTO bot_logs (bot_id, level, message) VALUES ($1, $2, $3) "
         "RETURNING log_id, bot_id, ts, level, message",
         bot_id,
         level,
         message,
     )
-    return row
 
 
 async def last_logs(conn: Conn, bot_id: int, after: int | None,
                     limit: int) -> list[asyncpg.Record]:
     """Newest first: before ``after`` (a page's last log_id), ``limit + 1`` rows."""
-    rows: list[asyncpg.Record] = await conn.fetch(
+    return await fetch_rows(
+        conn,
         "SELECT log_id, bot_id, ts, level, message FROM bot_logs WHERE bot_id = $1 "
         "AND ($2::bigint IS NULL OR log_id < $2) ORDER BY log_id DESC LIMIT $3",
         bot_id,
         after,
         limit + 1,
     )
-    return rows

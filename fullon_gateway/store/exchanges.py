@@ -8,7 +8,15 @@ import asyncpg
 
 from fullon_gateway.jsonutil import dumps_str
 from fullon_gateway.store.conn import Conn, Viewer
-from fullon_gateway.store.query import Where, deleted, update_by_id
+from fullon_gateway.store.query import (
+    Where,
+    deleted,
+    fetch_new,
+    fetch_page,
+    fetch_row,
+    fetch_rows,
+    update_by_id,
+)
 
 CAT_COLUMNS = "cat_ex_id, name, ohlcv_view, params, created_at"
 # Never the credential columns: only whether they are set.
@@ -18,32 +26,28 @@ EX_FROM = "exchanges e JOIN cat_exchanges c USING (cat_ex_id)"
 
 
 async def list_catalog(conn: Conn, after: int | None, limit: int) -> list[asyncpg.Record]:
-    w = Where().page("cat_ex_id", after)
-    rows: list[asyncpg.Record] = await conn.fetch(
-        f"SELECT {CAT_COLUMNS} FROM cat_exchanges {w.sql()} ORDER BY cat_ex_id LIMIT {limit + 1}",
-        *w.args,
+    return await fetch_page(
+        conn, f"SELECT {CAT_COLUMNS} FROM cat_exchanges", Where(), "cat_ex_id", after, limit
     )
-    return rows
 
 
 async def catalog_by_id(conn: Conn, cat_ex_id: int) -> asyncpg.Record | None:
-    row: asyncpg.Record | None = await conn.fetchrow(
-        f"SELECT {CAT_COLUMNS} FROM cat_exchanges WHERE cat_ex_id = $1", cat_ex_id
+    return await fetch_row(
+        conn, f"SELECT {CAT_COLUMNS} FROM cat_exchanges WHERE cat_ex_id = $1", cat_ex_id
     )
-    return row
 
 
 async def create_catalog(
     conn: Conn, name: str, ohlcv_view: str, params: dict[str, Any]
 ) -> asyncpg.Record:
-    row: asyncpg.Record = await conn.fetchrow(
+    return await fetch_new(
+        conn,
         f"INSERT INTO cat_exchanges (name, ohlcv_view, params) VALUES ($1, $2, $3::jsonb) "
         f"RETURNING {CAT_COLUMNS}",
         name,
         ohlcv_view,
         dumps_str(params),
     )
-    return row
 
 
 async def list_accounts(
@@ -61,28 +65,21 @@ async def list_accounts(
         .owner("e.user_id", caller, user_id)
         .maybe("e.cat_ex_id = {}", cat_ex_id)
         .maybe("e.active = {}", active)
-        .page("e.ex_id", after)
     )
-    rows: list[asyncpg.Record] = await conn.fetch(
-        f"SELECT {EX_COLUMNS} FROM {EX_FROM} {w.sql()} ORDER BY e.ex_id LIMIT {limit + 1}", *w.args
-    )
-    return rows
+    return await fetch_page(conn, f"SELECT {EX_COLUMNS} FROM {EX_FROM}", w, "e.ex_id", after, limit)
 
 
 async def account_by_id(conn: Conn, ex_id: int) -> asyncpg.Record | None:
-    row: asyncpg.Record | None = await conn.fetchrow(
-        f"SELECT {EX_COLUMNS} FROM {EX_FROM} WHERE e.ex_id = $1", ex_id
-    )
-    return row
+    return await fetch_row(conn, f"SELECT {EX_COLUMNS} FROM {EX_FROM} WHERE e.ex_id = $1", ex_id)
 
 
 async def accounts_by_ids(conn: Conn, ex_ids: list[int]) -> list[asyncpg.Record]:
     """Several accounts in one query, in ex_id order."""
-    rows: list[asyncpg.Record] = await conn.fetch(
+    return await fetch_rows(
+        conn,
         f"SELECT {EX_COLUMNS} FROM {EX_FROM} WHERE e.ex_id = ANY($1::int[]) ORDER BY e.ex_id",
         ex_ids,
     )
-    return rows
 
 
 async def create_account(conn: Conn, user_id: int, data: dict[str, Any]) -> asyncpg.Record:

@@ -7,7 +7,7 @@ from typing import Any
 import asyncpg
 
 from fullon_gateway.store.conn import Conn, Viewer
-from fullon_gateway.store.query import Where
+from fullon_gateway.store.query import Where, fetch_new, fetch_page, fetch_row
 
 COLUMNS = """order_id, user_id, bot_id, ex_id, symbol, side, order_type, volume, price, filled,
     status, reason, ex_order_id, created_at, updated_at"""
@@ -52,24 +52,21 @@ async def list_orders(
     limit: int,
     open_only: bool = False,
 ) -> list[asyncpg.Record]:
-    w = filters(caller, q).page("order_id", after, descending=True)
+    w = filters(caller, q)
     if open_only:
         w.add("status = ANY({}::text[])", list(OPEN_STATUSES))
-    rows: list[asyncpg.Record] = await conn.fetch(
-        f"SELECT {COLUMNS} FROM orders {w.sql()} ORDER BY order_id DESC LIMIT {limit + 1}", *w.args
+    return await fetch_page(
+        conn, f"SELECT {COLUMNS} FROM orders", w, "order_id", after, limit, descending=True
     )
-    return rows
 
 
 async def by_id(conn: Conn, order_id: int) -> asyncpg.Record | None:
-    row: asyncpg.Record | None = await conn.fetchrow(
-        f"SELECT {COLUMNS} FROM orders WHERE order_id = $1", order_id
-    )
-    return row
+    return await fetch_row(conn, f"SELECT {COLUMNS} FROM orders WHERE order_id = $1", order_id)
 
 
 async def create(conn: Conn, user_id: int, data: dict[str, Any]) -> asyncpg.Record:
-    row: asyncpg.Record = await conn.fetchrow(
+    return await fetch_new(
+        conn,
         f"""INSERT INTO orders (user_id, bot_id, ex_id, symbol, side, order_type, volume, price,
                                 ex_order_id)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {COLUMNS}""",
@@ -83,14 +80,14 @@ async def create(conn: Conn, user_id: int, data: dict[str, Any]) -> asyncpg.Reco
         data.get("price"),
         data.get("ex_order_id"),
     )
-    return row
 
 
 async def set_status(
     conn: Conn, order_id: int, status: str, reason: str | None, filled: Any
 ) -> asyncpg.Record | None:
     """Move to ``status`` only from a state that may reach it (one atomic UPDATE)."""
-    row: asyncpg.Record | None = await conn.fetchrow(
+    return await fetch_row(
+        conn,
         f"""UPDATE orders
                SET status = $2, reason = coalesce($3, reason),
                    filled = CASE WHEN $2 = 'Filled' THEN volume ELSE coalesce($4, filled) END,
@@ -103,4 +100,3 @@ async def set_status(
         filled,
         sources_of(status),
     )
-    return row

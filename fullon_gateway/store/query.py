@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
+
 from fullon_gateway.jsonutil import dumps_str
 from fullon_gateway.store.conn import Conn, Viewer
 
@@ -83,3 +85,34 @@ async def update_by_id(
     if touch:
         sets += ", updated_at = now()"
     await conn.execute(f"UPDATE {table} SET {sets} WHERE {key} = {w.arg(ident)}", *w.args)
+
+
+# asyncpg's methods are untyped: these name what each query gives back, once.
+async def fetch_rows(conn: Conn, sql: str, *args: Any) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await conn.fetch(sql, *args)
+    return rows
+
+
+async def fetch_row(conn: Conn, sql: str, *args: Any) -> asyncpg.Record | None:
+    row: asyncpg.Record | None = await conn.fetchrow(sql, *args)
+    return row
+
+
+async def fetch_new(conn: Conn, sql: str, *args: Any) -> asyncpg.Record:
+    """The row an ``INSERT ... RETURNING`` (or an aggregate) always gives back."""
+    row = await fetch_row(conn, sql, *args)
+    assert row is not None
+    return row
+
+
+async def fetch_page(conn: Conn, select: str, w: Where, key: str, after: int | None,
+                     limit: int, *, descending: bool = False) -> list[asyncpg.Record]:
+    """One keyset page: ``select`` with ``w`` and ``key`` past ``after``, ordered by ``key``,
+    ``limit + 1`` rows (the extra row tells the caller a next page exists).
+
+    The page condition and the order come from the one ``key``, so they cannot disagree.
+    """
+    w.page(key, after, descending)
+    order = f"{key} DESC" if descending else key
+    return await fetch_rows(conn, f"{select} {w.sql()} ORDER BY {order} LIMIT {limit + 1}",
+                            *w.args)

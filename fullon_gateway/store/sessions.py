@@ -8,6 +8,7 @@ import uuid
 import asyncpg
 
 from fullon_gateway.store.conn import Conn
+from fullon_gateway.store.query import fetch_row
 
 
 async def create_session(
@@ -41,7 +42,8 @@ async def retire_refresh_token(conn: Conn, token_hash: bytes) -> asyncpg.Record 
     The UPDATE ... WHERE used_at IS NULL makes two concurrent refreshes with the same
     token race safely: exactly one wins.
     """
-    row: asyncpg.Record | None = await conn.fetchrow(
+    return await fetch_row(
+        conn,
         """UPDATE refresh_tokens r SET used_at = now()
              FROM sessions s
             WHERE r.token_hash = $1 AND r.used_at IS NULL AND r.expires_at > now()
@@ -50,16 +52,15 @@ async def retire_refresh_token(conn: Conn, token_hash: bytes) -> asyncpg.Record 
         RETURNING r.session_id, s.user_id, s.expires_at""",
         token_hash,
     )
-    return row
 
 
 async def refresh_token_session(conn: Conn, token_hash: bytes) -> asyncpg.Record | None:
-    row: asyncpg.Record | None = await conn.fetchrow(
+    return await fetch_row(
+        conn,
         """SELECT r.session_id, r.used_at, s.user_id FROM refresh_tokens r
              JOIN sessions s USING (session_id) WHERE r.token_hash = $1""",
         token_hash,
     )
-    return row
 
 
 async def revoke_session(conn: Conn, sid: uuid.UUID, why: str) -> bool:
@@ -83,8 +84,8 @@ async def revoke_user_sessions(conn: Conn, user_id: int, why: str) -> int:
 
 
 async def session_state(conn: Conn, sid: uuid.UUID) -> asyncpg.Record | None:
-    row: asyncpg.Record | None = await conn.fetchrow(
+    return await fetch_row(
+        conn,
         """SELECT user_id, expires_at, revoked_at, revoked_why FROM sessions
             WHERE session_id = $1""", sid,
     )
-    return row

@@ -8,7 +8,15 @@ import asyncpg
 
 from fullon_gateway.jsonutil import dumps_str
 from fullon_gateway.store.conn import Conn, Viewer
-from fullon_gateway.store.query import Where, deleted, update_by_id
+from fullon_gateway.store.query import (
+    Where,
+    deleted,
+    fetch_new,
+    fetch_page,
+    fetch_row,
+    fetch_rows,
+    update_by_id,
+)
 
 CAT_COLUMNS = "cat_str_id, name, description, params, created_at"
 COLUMNS = """bs.str_id, bs.bot_id, b.user_id, bs.cat_str_id, cs.name AS strategy, bs.size,
@@ -17,30 +25,26 @@ FROM = "bot_strategies bs JOIN bots b USING (bot_id) JOIN cat_strategies cs USIN
 
 
 async def list_catalog(conn: Conn, after: int | None, limit: int) -> list[asyncpg.Record]:
-    w = Where().page("cat_str_id", after)
-    rows: list[asyncpg.Record] = await conn.fetch(
-        f"SELECT {CAT_COLUMNS} FROM cat_strategies {w.sql()} ORDER BY cat_str_id LIMIT {limit + 1}",
-        *w.args,
+    return await fetch_page(
+        conn, f"SELECT {CAT_COLUMNS} FROM cat_strategies", Where(), "cat_str_id", after, limit
     )
-    return rows
 
 
 async def catalog_by_id(conn: Conn, cat_str_id: int) -> asyncpg.Record | None:
-    row: asyncpg.Record | None = await conn.fetchrow(
-        f"SELECT {CAT_COLUMNS} FROM cat_strategies WHERE cat_str_id = $1", cat_str_id
+    return await fetch_row(
+        conn, f"SELECT {CAT_COLUMNS} FROM cat_strategies WHERE cat_str_id = $1", cat_str_id
     )
-    return row
 
 
 async def create_catalog(conn: Conn, data: dict[str, Any]) -> asyncpg.Record:
-    row: asyncpg.Record = await conn.fetchrow(
+    return await fetch_new(
+        conn,
         f"INSERT INTO cat_strategies (name, description, params) VALUES ($1, $2, $3::jsonb) "
         f"RETURNING {CAT_COLUMNS}",
         data["name"],
         data["description"],
         dumps_str(data["params"]),
     )
-    return row
 
 
 async def list_bot_strategies(
@@ -51,30 +55,23 @@ async def list_bot_strategies(
         .owner("b.user_id", caller)
         .maybe("bs.bot_id = {}", q.get("bot_id"))
         .maybe("bs.cat_str_id = {}", q.get("cat_str_id"))
-        .page("bs.str_id", after)
     )
-    rows: list[asyncpg.Record] = await conn.fetch(
-        f"SELECT {COLUMNS} FROM {FROM} {w.sql()} ORDER BY bs.str_id LIMIT {limit + 1}", *w.args
-    )
-    return rows
+    return await fetch_page(conn, f"SELECT {COLUMNS} FROM {FROM}", w, "bs.str_id", after, limit)
 
 
 async def for_bot(conn: Conn, bot_id: int, after: int | None = None,
                   limit: int | None = None) -> list[asyncpg.Record]:
     """A bot's strategies in id order; past ``after``, at most ``limit + 1`` (a page)."""
-    rows: list[asyncpg.Record] = await conn.fetch(
+    return await fetch_rows(
+        conn,
         f"SELECT {COLUMNS} FROM {FROM} WHERE bs.bot_id = $1 "
         "AND ($2::int IS NULL OR bs.str_id > $2) ORDER BY bs.str_id LIMIT $3",
         bot_id, after, None if limit is None else limit + 1,
     )
-    return rows
 
 
 async def by_id(conn: Conn, str_id: int) -> asyncpg.Record | None:
-    row: asyncpg.Record | None = await conn.fetchrow(
-        f"SELECT {COLUMNS} FROM {FROM} WHERE bs.str_id = $1", str_id
-    )
-    return row
+    return await fetch_row(conn, f"SELECT {COLUMNS} FROM {FROM} WHERE bs.str_id = $1", str_id)
 
 
 async def create(conn: Conn, data: dict[str, Any]) -> asyncpg.Record:

@@ -7,7 +7,13 @@ from typing import Any
 import asyncpg
 
 from fullon_gateway.store.conn import Conn
-from fullon_gateway.store.query import Where, deleted, update_by_id
+from fullon_gateway.store.query import (
+    Where,
+    deleted,
+    fetch_page,
+    fetch_row,
+    update_by_id,
+)
 
 COLUMNS = """s.symbol_id, s.cat_ex_id, c.name AS exchange, s.symbol, s.base, s.quote,
     s.decimals, s.futures, s.updateframe, s.backtest, s.active, s.created_at"""
@@ -29,29 +35,20 @@ def _filters(q: dict[str, Any]) -> Where:
 async def list_symbols(
     conn: Conn, q: dict[str, Any], after: int | None, limit: int
 ) -> list[asyncpg.Record]:
-    w = _filters(q).page("s.symbol_id", after)
-    rows: list[asyncpg.Record] = await conn.fetch(
-        f"SELECT {COLUMNS} FROM {FROM} {w.sql()} ORDER BY s.symbol_id LIMIT {limit + 1}", *w.args
-    )
-    return rows
+    w = _filters(q)
+    return await fetch_page(conn, f"SELECT {COLUMNS} FROM {FROM}", w, "s.symbol_id", after, limit)
 
 
 async def search(
     conn: Conn, q: dict[str, Any], after: int | None, limit: int
 ) -> list[asyncpg.Record]:
-    w = _filters({"exchange": q.get("exchange")}).page("s.symbol_id", after)
+    w = _filters({"exchange": q.get("exchange")})
     w.add("strpos(lower(s.symbol), lower({})) > 0", q["q"])
-    rows: list[asyncpg.Record] = await conn.fetch(
-        f"SELECT {COLUMNS} FROM {FROM} {w.sql()} ORDER BY s.symbol_id LIMIT {limit + 1}", *w.args
-    )
-    return rows
+    return await fetch_page(conn, f"SELECT {COLUMNS} FROM {FROM}", w, "s.symbol_id", after, limit)
 
 
 async def by_id(conn: Conn, symbol_id: int) -> asyncpg.Record | None:
-    row: asyncpg.Record | None = await conn.fetchrow(
-        f"SELECT {COLUMNS} FROM {FROM} WHERE s.symbol_id = $1", symbol_id
-    )
-    return row
+    return await fetch_row(conn, f"SELECT {COLUMNS} FROM {FROM} WHERE s.symbol_id = $1", symbol_id)
 
 
 async def create(conn: Conn, data: dict[str, Any]) -> asyncpg.Record:

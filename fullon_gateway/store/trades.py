@@ -7,7 +7,7 @@ from typing import Any
 import asyncpg
 
 from fullon_gateway.store.conn import Conn, Viewer
-from fullon_gateway.store.query import Where
+from fullon_gateway.store.query import Where, fetch_new, fetch_page, fetch_row, fetch_rows
 
 COLUMNS = """trade_id, user_id, bot_id, ex_id, order_id, symbol, side, volume, price, cost, fee,
     roi, roi_pct, dry_run, ts"""
@@ -44,22 +44,19 @@ def filters(caller: Viewer, q: dict[str, Any]) -> Where:
 async def list_trades(
     conn: Conn, caller: Viewer, q: dict[str, Any], after: int | None, limit: int
 ) -> list[asyncpg.Record]:
-    w = filters(caller, q).page("trade_id", after, descending=True)
-    rows: list[asyncpg.Record] = await conn.fetch(
-        f"SELECT {COLUMNS} FROM trades {w.sql()} ORDER BY trade_id DESC LIMIT {limit + 1}", *w.args
+    w = filters(caller, q)
+    return await fetch_page(
+        conn, f"SELECT {COLUMNS} FROM trades", w, "trade_id", after, limit, descending=True
     )
-    return rows
 
 
 async def by_id(conn: Conn, trade_id: int) -> asyncpg.Record | None:
-    row: asyncpg.Record | None = await conn.fetchrow(
-        f"SELECT {COLUMNS} FROM trades WHERE trade_id = $1", trade_id
-    )
-    return row
+    return await fetch_row(conn, f"SELECT {COLUMNS} FROM trades WHERE trade_id = $1", trade_id)
 
 
 async def create(conn: Conn, user_id: int, data: dict[str, Any]) -> asyncpg.Record:
-    row: asyncpg.Record = await conn.fetchrow(
+    return await fetch_new(
+        conn,
         f"""INSERT INTO trades (user_id, bot_id, ex_id, order_id, symbol, side, volume, price,
                                 cost, fee, roi, roi_pct, dry_run, ts)
             VALUES ($1, $2, $3, $4, $5, $6, $7::numeric, $8::numeric, $7::numeric * $8::numeric,
@@ -80,13 +77,11 @@ async def create(conn: Conn, user_id: int, data: dict[str, Any]) -> asyncpg.Reco
         data["dry_run"],
         data.get("ts"),
     )
-    return row
 
 
 async def stats(conn: Conn, caller: Viewer, q: dict[str, Any]) -> asyncpg.Record:
     w = filters(caller, q)
-    row: asyncpg.Record = await conn.fetchrow(f"SELECT {STATS} FROM trades {w.sql()}", *w.args)
-    return row
+    return await fetch_new(conn, f"SELECT {STATS} FROM trades {w.sql()}", *w.args)
 
 
 async def performance(conn: Conn, caller: Viewer, q: dict[str, Any]) -> list[asyncpg.Record]:
@@ -94,7 +89,8 @@ async def performance(conn: Conn, caller: Viewer, q: dict[str, Any]) -> list[asy
     bucket = q["bucket"]
     assert bucket in BUCKETS  # validated by the schema; never user text in SQL
     w = filters(caller, q)
-    rows: list[asyncpg.Record] = await conn.fetch(
+    return await fetch_rows(
+        conn,
         f"""SELECT period, trades, wins, pnl, fees, volume,
                    sum(pnl) OVER (ORDER BY period) AS cumulative_pnl
               FROM (SELECT date_trunc('{bucket}', ts) AS period,
@@ -108,4 +104,3 @@ async def performance(conn: Conn, caller: Viewer, q: dict[str, Any]) -> list[asy
              ORDER BY period""",
         *w.args,
     )
-    return rows

@@ -8,7 +8,13 @@ import asyncpg
 
 from fullon_gateway.errors import Conflict
 from fullon_gateway.store.conn import Conn
-from fullon_gateway.store.query import Where, deleted, update_by_id
+from fullon_gateway.store.query import (
+    Where,
+    deleted,
+    fetch_page,
+    fetch_row,
+    update_by_id,
+)
 
 USER_COLUMNS = "user_id, email, name, role, is_active, created_at, updated_at"
 
@@ -33,18 +39,15 @@ async def create_user(
 
 
 async def by_email_with_hash(conn: Conn, email: str) -> asyncpg.Record | None:
-    row: asyncpg.Record | None = await conn.fetchrow(
+    return await fetch_row(
+        conn,
         f"SELECT {USER_COLUMNS}, password_hash FROM users WHERE lower(email) = lower($1)",
         email,
     )
-    return row
 
 
 async def by_id(conn: Conn, user_id: int) -> asyncpg.Record | None:
-    row: asyncpg.Record | None = await conn.fetchrow(
-        f"SELECT {USER_COLUMNS} FROM users WHERE user_id = $1", user_id
-    )
-    return row
+    return await fetch_row(conn, f"SELECT {USER_COLUMNS} FROM users WHERE user_id = $1", user_id)
 
 
 async def set_password_hash(conn: Conn, user_id: int, password_hash: str) -> None:
@@ -63,13 +66,10 @@ async def list_users(
     after: int | None,
     limit: int,
 ) -> list[asyncpg.Record]:
-    w = Where().maybe("role = {}", role).maybe("is_active = {}", is_active).page("user_id", after)
+    w = Where().maybe("role = {}", role).maybe("is_active = {}", is_active)
     if q:
         w.add("(strpos(lower(email), lower({})) > 0 OR strpos(lower(name), lower({})) > 0)", q, q)
-    rows: list[asyncpg.Record] = await conn.fetch(
-        f"SELECT {USER_COLUMNS} FROM users {w.sql()} ORDER BY user_id LIMIT {limit + 1}", *w.args
-    )
-    return rows
+    return await fetch_page(conn, f"SELECT {USER_COLUMNS} FROM users", w, "user_id", after, limit)
 
 
 async def update_user(conn: Conn, user_id: int, changes: dict[str, Any]) -> asyncpg.Record | None:

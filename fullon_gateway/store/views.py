@@ -8,7 +8,7 @@ import asyncpg
 
 from fullon_gateway.store.conn import Conn, Viewer
 from fullon_gateway.store.orders import OPEN_STATUSES
-from fullon_gateway.store.query import Where
+from fullon_gateway.store.query import Where, fetch_page
 from fullon_gateway.store.trades import STATS
 
 # Per-bot figures; LATERAL keeps each aggregate on the bot's own index range.
@@ -34,12 +34,8 @@ async def bot_dashboard(
         .owner("b.user_id", caller, q.get("user_id"))
         .maybe("b.bot_id = {}", q.get("bot_id"))
         .maybe("b.active = {}", q.get("active"))
-        .page("b.bot_id", after)
     )
-    rows: list[asyncpg.Record] = await conn.fetch(
-        f"{BOT_DASHBOARD} {w.sql()} ORDER BY b.bot_id LIMIT {limit + 1}", *w.args
-    )
-    return rows
+    return await fetch_page(conn, f"{BOT_DASHBOARD}", w, "b.bot_id", after, limit)
 
 
 async def portfolio_stats(conn: Conn, caller: Viewer, q: dict[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,11 @@ Gapless subscribe, the invariant everything here protects:
 The same routine resyncs every subscription after the hub reconnected to Redis, and
 a subscription whose units changed because ownership changed. Revocations reach the
 sockets here too (``on_revocation``, the process's one revocation listener).
+Reading a replay from the histories is history.py; reading snapshots, snapshots.py.
+
+Over 300 lines on purpose: subscribe, the resync after a reconnect and the re-resolve
+after an ownership change are three entries into the one sync above, and the
+buffer/``resync`` flags they share are only safe read side by side.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from fullon_gateway.auth.identity import Caller
 from fullon_gateway.auth.revocation import Revocation
 from fullon_gateway.metrics import Metrics
 from fullon_gateway.settings import Settings
-from fullon_gateway.stream import frames, names
+from fullon_gateway.stream import frames, history
 from fullon_gateway.stream.access import Ownership
 from fullon_gateway.stream.connection import Connection
 from fullon_gateway.stream.counters import StreamCounters
@@ -88,31 +93,17 @@ class StreamService:
 
     async def read_replay(self, t: Target, since: int) -> Replay | None:
         """(G, changes after ``since``) if history still covers the gap, else None."""
-        p = self.prefix
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.get(p + names.SEQ_COUNTER)
-            pipe.get(p + names.SEQ_EPOCH)
-            for unit in t.units:
-                pipe.xrange(p + names.history_key(unit), min=f"{since + 1}-0")
-            res = await pipe.execute()
-        g, epoch = int(res[0] or 0), int(res[1] or 0)
-        # since > g: invented, or from before Redis lost its data while nothing has been
-        # published since; since < epoch: from before the counter restarted, so history
-        # written before the restart may be gone.
-        if since > g or since < epoch:
-            return None
-        changes: list[frames.Change] = []
-        for entries in res[2:]:
-            # No entry after since: nothing happened in that unit (a history is never
-            # trimmed to nothing). Otherwise the first entry's prev must reach back.
-            if entries:
-                first = frames.parse_change(entries[0][1][b"m"])
-                if first.prev > since:
-                    return None  # trimmed: changes between since and first are gone
-                changes.append(first)
-                changes.extend(frames.parse_change(e[1][b"m"]) for e in entries[1:])
-        changes.sort(key=lambda c: c.seq or 0)
-        return Replay(g, changes)
+        return await history.read_replay(self.redis, self.prefix, t, since)
+
+    async def _read_state(self, sub: Subscription, since: int | None,
+                          with_ack: bool) -> Snapshot | Replay:
+        """The replay after ``since`` when history covers it and it fits the socket's
+        queue (``history.replay_fits``), else a fresh snapshot."""
+        if since is not None:
+            replay = await self.read_replay(sub.target, since)
+            if replay is not None and history.replay_fits(sub, replay, with_ack):
+                return replay
+        return await self.read_snapshot(sub.target)
 
     # -- subscriptions --------------------------------------------------------------
     async def sync(self, sub: Subscription, since: int | None, ack: Ack | None = None) -> None:
@@ -120,15 +111,7 @@ class StreamService:
         if sub.buffer is None:
             sub.buffer = []
         try:
-            state: Snapshot | Replay | None = None
-            if since is not None:
-                state = await self.read_replay(sub.target, since)
-                if state is not None and not _replay_fits(sub, state, ack is not None):
-                    # More than the socket's queue has room for would close it 1013 on
-                    # every resume: treat the gap as too old and start afresh.
-                    state = None
-            if state is None:
-                state = await self.read_snapshot(sub.target)
+            state = await self._read_state(sub, since, ack is not None)
         except BaseException:
             sub.buffer = None
             raise
@@ -247,13 +230,8 @@ class StreamService:
                 sub.buffer, sub.resync = None, False
                 return
             try:
-                state: Snapshot | Replay | None = None
-                if since:
-                    state = await self.read_replay(sub.target, since)
-                    if state is not None and not _replay_fits(sub, state, False):
-                        state = None
-                if state is None:
-                    state = await self.read_snapshot(sub.target)
+                # A subscription that had no change yet (seq 0) simply re-snapshots.
+                state = await self._read_state(sub, since or None, False)
             except (aioredis.RedisError, OSError) as exc:
                 log.warning("resync of %s failed (attempt %d): %r",
                             sub.target.stream_key, attempt + 1, exc)
@@ -332,14 +310,3 @@ class StreamService:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.snapshots.stop()
 
-
-def _replay_fits(sub: Subscription, replay: Replay, with_ack: bool) -> bool:
-    """Whether the replay plus the changes buffered meanwhile fit in the socket's queue."""
-    t = sub.target
-    wanted = [c for c in replay.changes if (c.seq is None or c.seq > sub.last_seq)
-              and t.wants(c.key, c.data)]
-    wanted.extend(c for c in sub.buffer or () if c.seq is None or c.seq > replay.seq)
-    # Market data conflates on the queue: one slot per key at most.
-    needed = len({c.key for c in wanted}) if t.conflated else len(wanted)
-    conn = sub.conn
-    return needed + with_ack <= conn.queue_limit - conn.queued

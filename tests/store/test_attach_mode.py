@@ -149,3 +149,59 @@ async def test_a_full_run_leaves_fullon_table_definitions_unchanged(client, make
     finally:
         await conn.close()
     assert PASSWORD  # the accounts above logged in with it through the gateway
+
+
+_COLUMNS = """SELECT table_name, column_name, data_type, is_nullable, column_default
+                FROM information_schema.columns
+               WHERE table_schema = $1 AND table_name = ANY($2::text[])"""
+_INDEXES = """SELECT tablename, indexname, indexdef FROM pg_indexes
+               WHERE schemaname = $1 AND tablename = ANY($2::text[])"""
+# The gateway's own tables in both modes: attach/001_gateway_state.sql repeats their
+# definitions from migrations/001_auth.sql without the foreign key into users (a view
+# there), so this is what keeps the two copies from drifting apart.
+_OWN = ["sessions", "refresh_tokens", "api_keys"]
+
+
+async def _own_tables(url: str, schema: str) -> tuple[set[tuple], set[tuple]]:
+    conn = await asyncpg.connect(url)
+    try:
+        # Names qualified by the schema (a sequence, an index's table) compare unqualified.
+        def plain(row: asyncpg.Record) -> tuple:
+            return tuple(v.replace(f"{schema}.", "") if isinstance(v, str) else v for v in row)
+
+        columns = {plain(r) for r in await conn.fetch(_COLUMNS, schema, _OWN)}
+        indexes = {plain(r) for r in await conn.fetch(_INDEXES, schema, _OWN)}
+        return columns, indexes
+    finally:
+        await conn.close()
+
+
+async def test_the_gateways_own_tables_are_alike_in_both_modes(settings, scratch_db):
+    """sessions, refresh_tokens and api_keys have the same columns (types, nullability,
+    defaults) and indexes attached as standalone; attach only adds ``fullon_key_id``
+    (the adopted fullon key) and its unique index."""
+    conn = await asyncpg.connect(scratch_db)
+    try:
+        await fullon_shape.build(conn, "base")
+    finally:
+        await conn.close()
+    assert (await prepare_database(dataclasses.replace(settings, database_url=scratch_db))
+            ).mode == attach.ATTACH
+    name = f"fgw_scratch_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(_with_database(settings.database_url, "postgres"))
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        standalone_url = _with_database(settings.database_url, name)
+        assert (await prepare_database(dataclasses.replace(
+            settings, database_url=standalone_url))).mode == attach.STANDALONE
+        columns, indexes = await _own_tables(standalone_url, "public")
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+    a_columns, a_indexes = await _own_tables(scratch_db, attach.SCHEMA)
+    assert {c[0] for c in columns} == set(_OWN)
+    extra_columns = {c for c in a_columns if c not in columns}
+    assert {(c[0], c[1]) for c in extra_columns} == {("api_keys", "fullon_key_id")}
+    assert a_columns - extra_columns == columns
+    assert {i[1] for i in a_indexes - indexes} == {"api_keys_fullon_key_id_key"}
+    assert a_indexes >= indexes

@@ -2,6 +2,9 @@
 -- No foreign key points into fullon's tables: a foreign key would add triggers to
 -- them. Rows of users fullon deletes are orphans the gateway never serves (every
 -- credential is checked against the user it names).
+-- sessions, refresh_tokens and api_keys therefore repeat migrations/001_auth.sql without
+-- its foreign keys into users (a view here). Both files are applied history, so each
+-- keeps its own text; tests/store/test_attach_mode.py checks the copies stay alike.
 
 CREATE TABLE sessions (
     session_id  uuid PRIMARY KEY,
