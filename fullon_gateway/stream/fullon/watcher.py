@@ -102,6 +102,7 @@ class Watcher:
         """Start watching; returns once Redis confirmed the subscriptions (or after
         ``timeout`` with Redis not answering: the hub keeps trying in the background)."""
         self.hub.on_reconnect(self._resubscribed)
+        self.hub.after_batch(self._kick)
         self._task = asyncio.create_task(self._begin(), name="fullon-watcher")
         waiter = asyncio.ensure_future(self._subscribing.wait())
         await asyncio.wait({self._task, waiter}, timeout=timeout,
@@ -172,6 +173,7 @@ class Watcher:
                                for channel, listener in self._channels.items()))
         self._subscribed = True
         self._subscribing.set()
+        self._kick()  # what arrived before the last confirmation
         await self._resubscribed()
 
     async def _resubscribed(self) -> None:
@@ -206,7 +208,13 @@ class Watcher:
     # -- batching -----------------------------------------------------------------------
     def _want(self, job: Job) -> None:
         self._pending[job] = None
-        if self._flusher is None or self._flusher.done():
+
+    def _kick(self) -> None:
+        """After the hub dispatched a socket read: one step for all it brought. While a
+        step is in flight, what arrives waits for it and then goes in the next one (the
+        step compares state, so one step at a time loses nothing and batches best)."""
+        if self._pending and self._subscribed and (self._flusher is None
+                                                   or self._flusher.done()):
             self._flusher = asyncio.get_running_loop().create_task(self._flush())
 
     async def _flush(self) -> None:
