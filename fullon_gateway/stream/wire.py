@@ -77,13 +77,17 @@ class Wire:
                 raise ConnectionError(f"cannot connect to Redis: {exc}") from exc
             wire = cls(reader, writer)
             password = options.get("password")
-            if password:
-                user = options.get("username")
-                wire.send(*(("AUTH", user, password) if user else ("AUTH", password)))
-                reply = (await wire.read())[0]
-                if isinstance(reply, hiredis.ReplyError):
-                    wire.close()
-                    raise AuthenticationError(str(reply))
+            try:
+                if password:
+                    user = options.get("username")
+                    wire.send(*(("AUTH", user, password) if user else ("AUTH", password)))
+                    await wire.read()
+            except ResponseError as exc:
+                await wire.aclose()
+                raise AuthenticationError(str(exc)) from None
+            except BaseException:
+                wire.close()
+                raise
         return wire
 
     def send(self, *args: bytes | str) -> None:
