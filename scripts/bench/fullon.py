@@ -240,8 +240,24 @@ async def paced(path: str, r: aioredis.Redis, link: Link, pub: Publisher, sub: S
     lat = sorted(sub.latencies)
     if not lat:
         return {"p50_ms": float("nan"), "p99_ms": float("nan"), "received": 0}
+    hop = await first_hop(r) if path == "fullon" else []
     return {"p50_ms": 1000 * lat[len(lat) // 2], "p99_ms": 1000 * lat[int(len(lat) * 0.99)],
+            "hop1_p99_ms": 1000 * hop[int(len(hop) * 0.99)] if hop else 0.0,
             "received": len(lat), "rate": n / seconds}
+
+
+async def first_hop(r: aioredis.Redis) -> list[float]:
+    """Where a fullon change's latency goes: write -> sequenced (the notification, the
+    watcher's batch, the step: the change's ``ts`` is Redis' clock in the step) for the
+    newest history entries; the rest of the total is the second hop (the published
+    change to the hub, the fan-out, the socket, the client)."""
+    entries = await r.xrevrange(f"history:tickers:{EXCHANGE}", count=2000)
+    out = []
+    for _id, fields in entries:
+        msg = orjson.loads(fields[b"m"])
+        if msg.get("src") == "fullon" and msg.get("raw"):
+            out.append(msg["ts"] / 1000 - orjson.loads(msg["raw"])["sent"])
+    return sorted(out)
 
 
 async def round_for(urls: list[str], redis_url: str, pids: list[int], redis_pid: int,
@@ -313,10 +329,11 @@ def main() -> None:
                     g.stop()
             print(f"\n== {count} gateway process(es), median of {args.repeat} rounds")
             keys = ("writes_per_s", "sequenced_per_s", "sequenced_fraction", "cpu_ms_per_change",
-                    "redis_cpu_ms_per_change", "delivered_per_s", "p50_ms", "p99_ms")
-            print(f"{'':10}" + "".join(f"{k.replace('_per_', '/'):>24}" for k in keys))
+                    "redis_cpu_ms_per_change", "delivered_per_s", "p50_ms", "p99_ms",
+                    "hop1_p99_ms")
+            print(f"{'':10}" + "".join(f"{k.replace('_per_', '/'):>13}" for k in keys))
             for path in args.paths.split(","):
-                print(f"{path:10}" + "".join(f"{median_of(rounds, path, k):24.3f}"
+                print(f"{path:10}" + "".join(f"{median_of(rounds, path, k):13.3f}"
                                               for k in keys))
             if args.paths != "publisher,fullon":
                 continue
