@@ -3,13 +3,14 @@
 Starts a redis-server of its own (the gateway sets keyspace notifications there) and
 1, then 2 gateway processes on it, and measures in the same run, for both paths:
 
-- sequenced/s: ticker writes issued as fast as one client can (pipelined, distinct
-  symbols so no write coalesces with another), changes sequenced per second (the seq
+- sequenced/s: ticker writes issued as fast as the gateways sequence them (the load
+  generator writes RESP itself and stays at most LEAD writes ahead of the seq counter;
+  2,000 symbols, so no write coalesces with another), changes sequenced per second (the
   counter's growth until it stops), and the gateways' CPU seconds per change;
 - delivered/s to one WebSocket subscriber of the exchange at that saturation;
 - publish -> receive latency p50/p99 at a fixed rate (--rate, default 5000/s, half the
   10,000/s target), each tick carrying its send time; "added" is fullon p99 minus
-  Publisher p99 of the same round.
+  Publisher p99 of the same round; hop1 is the fullon write -> sequenced part of it.
 
 fullon path: HSET tickers:{ex} + SET ticker_time + PUBLISH ticker_updates (exactly
 fullon_cache's set_ticker); the gateways' watchers sequence it. Publisher path:
@@ -48,6 +49,7 @@ from fullon_gateway.stream.publish import Publisher
 from fullon_gateway.stream.wire import pack
 
 EXCHANGE = "benchx"
+LEAD = 1000  # writes not yet sequenced, at most (below the symbol count: no coalescing)
 EMAIL, PASSWORD = "bench@example.com", "bench-password-123"
 
 
@@ -204,6 +206,12 @@ async def saturate(path: str, r: aioredis.Redis, link: Link, pub: Publisher,
     while time.monotonic() - start < seconds:
         await write(path, link, pub, symbols, 200, n)
         n += 200
+        # Closed loop on sequencing: never more than LEAD writes ahead of the counter.
+        # Flooding instead measures collapse, not capacity: the watcher coalesces what
+        # it could not read in time (2 writes of a symbol = 1 change) and Redis buffers
+        # the rest for the pub/sub connections.
+        while n - (int(await r.get("gateway:seq") or 0) - seq0) > LEAD:  # noqa: ASYNC110
+            await asyncio.sleep(0.002)  # polling Redis' counter: nothing to wait on here
     await link.drained()
     wrote = time.monotonic() - start
     seq1, last_moved = await settle(r)
