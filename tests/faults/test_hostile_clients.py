@@ -62,10 +62,22 @@ def _metrics(srv) -> str:
         return resp.read().decode()
 
 
-async def test_one_address_cannot_take_the_server_offline(guarded):
+@pytest.fixture
+def capped(servers, tmp_path):
+    """A gateway with the per-address cap of ``guarded`` but idle timers far longer than
+    the test: the 20 held connections must stay counted while the 60 others arrive (with
+    ``guarded``'s 1 s keep-alive, a loaded machine let the server close held ones first,
+    and a later connection was then admitted instead of refused)."""
+    with gateway(servers, tmp_path, max_connections_per_address=20, body_timeout=60.0,
+                 keepalive_timeout=60.0, resource_log_interval=30) as srv:
+        yield srv
+
+
+async def test_one_address_cannot_take_the_server_offline(capped):
     """Connections past max_connections_per_address from one address get a JSON 503
     too_many_connections at once (none hang), while another address is still served,
     and the refusals are logged once per interval with a count, not once each."""
+    guarded = capped
     port = _port(guarded)
     held = []
     for _ in range(20):
