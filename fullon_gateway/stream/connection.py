@@ -13,9 +13,18 @@ take it. What happens when the client cannot keep up depends on the data:
 
 With ``?batch=1`` the writer sends everything queued as one JSON array frame.
 
-Frames go out through aiohttp's public ``send_frame`` only: an earlier fast path that
-wrote to the transport from ``enqueue`` reached into aiohttp's private writer state
-and was removed (the cost is one writer-task wake-up per delivery; docs/bench.md).
+The direct write (docs/adr/ADR-007-direct-frame-write.md): when nothing is queued, the
+writer is parked waiting for work and the transport's buffer is empty (the kernel
+took everything written so far), ``enqueue`` writes the frame to the request's public
+transport at once, with an RFC 6455 header built here (frames.ws_text_header), and
+returns: a socket that keeps up costs no writer wake-up per delivery. Only frames
+that would have been the next on the wire take it, so the order on the wire and
+conflation (which only ever acts on queued frames) are exactly the queue's. It is
+off for ``?batch=1`` (the writer coalesces what queues) and when permessage-deflate
+was negotiated (aiohttp compresses large frames in an executor, so a direct write
+could overtake one). Everything else - a client that is not reading, a frame arriving
+while the writer sends - takes the queue and the writer task, with aiohttp's
+``send_frame`` and its flow control.
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ from aiohttp import WSMsgType, web
 from fullon_gateway.auth.identity import Caller
 from fullon_gateway.metrics import Metrics
 from fullon_gateway.stream.counters import StreamCounters
+from fullon_gateway.stream.frames import ws_text_header
 
 if TYPE_CHECKING:
     from fullon_gateway.stream.fanout import Subscription
@@ -48,7 +58,8 @@ class Connection:
     """One socket: its caller, its subscriptions, its queue and its writer task."""
 
     def __init__(self, ws: web.WebSocketResponse, metrics: Metrics, queue_limit: int,
-                 batch: bool, label: str = "", counters: StreamCounters | None = None) -> None:
+                 batch: bool, label: str = "", counters: StreamCounters | None = None,
+                 transport: asyncio.WriteTransport | None = None) -> None:
         self.ws = ws
         self.metrics = metrics
         self.counters = counters or StreamCounters(metrics)
@@ -75,6 +86,10 @@ class Connection:
         self._live = 0
         self._observed = 0
         self._wake = asyncio.Event()
+        # The request's transport when the direct write may be used (see the docstring).
+        self._direct = None if batch or ws.compress else transport
+        self._idle = False  # the writer is parked on _wake with nothing in hand
+        self.direct_writes = 0  # frames that took the direct write (a plain int: cheap)
         self._writer: asyncio.Task[None] | None = None
         self._reader_task: asyncio.Task[Any] | None = None
         self._close_task: asyncio.Task[None] | None = None
@@ -89,10 +104,34 @@ class Connection:
         self.api_key_id = caller.api_key_id
 
     # -- queue ---------------------------------------------------------------------
+    @property
+    def direct(self) -> bool:
+        """Whether frames may be written at once when the socket is idle."""
+        return self._direct is not None
+
+    def write_now(self, frame: bytes, ts: float | None = None) -> bool:
+        """Write ``frame`` to the transport at once if it would be the next frame on the
+        wire and the kernel took everything before it; False: queue it instead."""
+        t = self._direct
+        if (t is None or not self._idle or self._queue or self.closing
+                or t.get_write_buffer_size() or t.is_closing() or self.ws.closed):
+            return False
+        try:
+            t.write(ws_text_header(len(frame)) + frame)
+        except (ConnectionError, RuntimeError) as exc:
+            # The peer went away; the reader notices and cleans up.
+            log.debug("direct write to %s failed: %r", self.label, exc)
+            return True
+        self.direct_writes += 1
+        if ts is not None:
+            self._observe(ts)
+        return True
+
     def enqueue(self, frame: bytes, ckey: Any = None, ts: float | None = None,
                 stream: str = "reply") -> None:
-        """Queue a frame; ``ckey`` set means a newer frame with that key replaces it."""
-        if self.closing:
+        """Send or queue a frame; ``ckey`` set means a newer frame with that key replaces
+        it while it waits in the queue."""
+        if self.closing or self.write_now(frame, ts):
             return
         slot = [frame, ts, ckey, stream]
         if ckey is not None:
@@ -164,7 +203,11 @@ class Connection:
                     continue
                 if not q:
                     self._wake.clear()
-                    await self._wake.wait()
+                    self._idle = True
+                    try:
+                        await self._wake.wait()
+                    finally:
+                        self._idle = False
                     continue
                 if self.batch and self._live > 1:
                     frames: list[bytes] = []

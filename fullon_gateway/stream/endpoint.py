@@ -7,7 +7,8 @@ authenticates with ``?token=`` (JWT or API key) or a first ``auth`` message, and
 refused credential closes it with 1008 and the reason. What each action does is the
 command registry's (commands.py).
 
-This task reads; the connection's writer task sends (connection.py).
+This task reads; frames go out through the connection (connection.py): written at
+once when the socket is idle, else queued for its writer task.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ class _Session:
         await ws.prepare(self.request)
         batch = self.request.query.get("batch", "") in ("1", "true")
         conn = Connection(ws, self.app[METRICS], s.ws_queue_limit, batch, self.label,
-                          self.service.counters)
+                          self.service.counters, self.request.transport)
         conn.start()
         try:
             caller = await self._authenticate(conn)

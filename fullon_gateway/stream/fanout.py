@@ -70,9 +70,12 @@ class Subscription:
             if seq <= self.last_seq:
                 return False
             self.last_seq = seq
-        self.conn.enqueue(head + change.tail,
-                          (self, change.key) if self.target.conflated else None,
-                          ts, self.stream)
+        conn, frame = self.conn, head + change.tail
+        # write_now first: a frame written at once needs no conflation key (one tuple
+        # fewer for the garbage collector per delivery); enqueue would try it too.
+        if not conn.write_now(frame, ts):
+            conn.enqueue(frame, (self, change.key) if self.target.conflated else None,
+                         ts, self.stream)
         return True
 
 

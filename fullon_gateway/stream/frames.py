@@ -8,11 +8,20 @@ and shared by every socket. Sending a change to a socket is one bytes concatenat
 
 from __future__ import annotations
 
+import struct
 from typing import Any, NamedTuple
 
 from fullon_gateway import jsonutil
+from fullon_gateway.stream.fullon.decode import decode_change
 
 _DATA_MARK = b',"data":'
+
+# RFC 6455 section 5.2, a server's frame: FIN + opcode 1 (text), no mask, no RSV bits
+# (never compressed: connection.py writes directly only without permessage-deflate).
+_FIN_TEXT = 0x81
+_LEN16 = struct.Struct("!BBH").pack
+_LEN64 = struct.Struct("!BBQ").pack
+_SHORT = tuple(bytes((_FIN_TEXT, n)) for n in range(126))
 
 
 class Change(NamedTuple):
@@ -47,13 +56,20 @@ def parse_change(raw: bytes) -> Change:
 def fullon_change(msg: dict[str, Any]) -> Change:
     """A change the fullon sequencer made from a fullon write (fullon/sequencer.py):
     its value is decoded leniently and shaped here, once per process."""
-    from fullon_gateway.stream.fullon.decode import decode_change
-
     seq = int(msg["seq"])
     decoded = decode_change(msg)
     tail = b'"seq":%d,"result":%s}' % (seq, jsonutil.dumps(decoded.data))
     return Change(seq, int(msg.get("prev") or 0), decoded.key, decoded.data, msg.get("ts"),
                   tail, decoded.nonfinite)
+
+
+def ws_text_header(length: int) -> bytes:
+    """The header of an unmasked, uncompressed, final text frame of ``length`` bytes."""
+    if length < 126:
+        return _SHORT[length]
+    if length < 65536:
+        return _LEN16(_FIN_TEXT, 126, length)
+    return _LEN64(_FIN_TEXT, 127, length)
 
 
 def head(stream: str, request_id: Any, stream_key: str) -> bytes:

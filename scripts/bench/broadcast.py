@@ -9,6 +9,11 @@ snapshot, and how many failed), and (c), the one-send-per-message raw fan-out, a
 baseline in the same turns. The broadcast latency is publish -> receive at the
 clean rate and at half of it (p50/p99 per step). The descriptor limit is raised here
 and in every client process (each socket is one descriptor on each side).
+
+``--variants a,a2,c`` adds the same 10,000 sockets split over two gateway processes
+(same database, Redis prefix and secret, as behind a load balancer): a figure in
+addition to one process, never instead of it. ``sendcost.py`` measures the kernel's
+floor under it (CPU per small loopback send).
 """
 
 from __future__ import annotations

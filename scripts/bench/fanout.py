@@ -70,6 +70,7 @@ TARGETS = {  # issue 3
 }
 LABELS = {"a": "(a) gateway", "a_old": "(a_old) gateway, old tree",
           "a_batch": "(a) gateway ?batch=1",
+          "a2": "(a) 2 gateway processes",
           "b": "(b) per-socket redis sub", "c": "(c) raw fan-out ceiling"}
 
 
@@ -163,6 +164,7 @@ class Variant:
     prefix: str
     exchange: str
     path: str
+    more: list[harness.Proc] = field(default_factory=list)  # further processes (a2)
     best: float | None = None  # highest clean offered deliveries/s
     fail: float | None = None  # lowest failed offered deliveries/s
     alive: bool = True
@@ -177,6 +179,14 @@ class Variant:
     @property
     def pid(self) -> int:
         return self.proc.proc.pid
+
+    @property
+    def procs(self) -> list[harness.Proc]:
+        return [self.proc, *self.more]
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.proc.pid for p in self.procs]
 
 
 STREAM = "tickers"  # set from --stream
@@ -210,6 +220,14 @@ def login(url: str, email: str) -> str:
         headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=30) as resp:
         return str(json.loads(resp.read())["access_token"])
+
+
+def counters_of(v: Variant) -> dict[str, float]:
+    """The gateway counters summed over the variant's processes (empty if any fails)."""
+    each = [gateway_counters(p.url) for p in v.procs]
+    if not all(each):
+        return {}
+    return {k: sum(c[k] for c in each) for k in each[0]}
 
 
 def gateway_counters(url: str) -> dict[str, float]:
@@ -252,7 +270,7 @@ class Bench:
         self.ncpu = os.cpu_count() or 1
 
     def our_pids(self) -> list[int]:
-        pids = [v.pid for v in self.variants.values()]
+        pids = [p for v in self.variants.values() for p in v.pids]
         pids += [*self.clients.pids, self.pub.proc.pid or 0]
         if self.redis_pid:
             pids.append(self.redis_pid)
@@ -261,7 +279,7 @@ class Bench:
     def settle(self, limit: float = 15.0) -> None:
         """Until every server has been nearly idle (< 10% cpu) for 0.2 s: closing
         thousands of sockets keeps a server busy for a while after the clients left."""
-        pids = list(dict.fromkeys(v.pid for v in self.variants.values()))
+        pids = list(dict.fromkeys(p for v in self.variants.values() for p in v.pids))
         deadline = time.monotonic() + limit
         last = sum(harness.cpu_seconds(p) for p in pids)
         while time.monotonic() < deadline:
@@ -297,7 +315,7 @@ class Bench:
         end = measure_from + seconds
         self.clients.all({"op": "begin", "level": self.level, "measure_from": measure_from,
                           "deadline": end + a.grace})
-        gw0 = gateway_counters(v.proc.url) if v.name.startswith("a") else {}
+        gw0 = counters_of(v) if v.name.startswith("a") else {}
         pids = self.our_pids()
         cpu0 = {p: harness.cpu_seconds(p) for p in pids}
         busy0, _ = harness.machine_busy_seconds()
@@ -324,7 +342,7 @@ class Bench:
             elif time.monotonic() - still > 0.3:
                 break
         st = self.clients.stats(hist=True)
-        gw1 = gateway_counters(v.proc.url) if gw0 else {}
+        gw1 = counters_of(v) if gw0 else {}
         used = {p: cpu1[p] - cpu0[p] for p in pids}
         ours = sum(used.values())
         machine = busy1 - busy0
@@ -337,8 +355,11 @@ class Bench:
             "p50": wsclient.percentile(st["hist"], 50),
             "p99": wsclient.percentile(st["hist"], 99),
             "max": wsclient.percentile(st["hist"], 100),
-            "server_cpu": used[v.pid] / wall,
-            "server_us_per_delivery": 1e6 * used[v.pid] / max(1.0, delivered * (wall - 0.05)),
+            # Every process of the variant (a2: both gateways); per process in the max.
+            "server_cpu": sum(used[p] for p in v.pids) / wall,
+            "server_cpu_max": max(used[p] for p in v.pids) / wall,
+            "server_us_per_delivery": 1e6 * sum(used[p] for p in v.pids)
+            / max(1.0, delivered * (wall - 0.05)),
             "clients_cpu": sum(used[p] for p in self.clients.pids) / wall,
             "publisher_cpu": used[self.pub.proc.pid or 0] / wall,
             "redis_cpu": used.get(self.redis_pid or -1, 0.0) / wall,
@@ -405,8 +426,11 @@ class Bench:
         for v in group:
             pairs = pairs_for(v.exchange, channels)
             specs = [(v.path, subscribe_msg(*pairs[i % channels])) for i in range(n)]
-            times, errors, took = self.clients.connect(f"s-{v.name}", v.proc.url, specs, 64,
-                                                       a.connect_timeout)
+            times, errors, took = [], [], 0.0
+            for j, proc in enumerate(v.procs):  # a2: socket i on process i mod 2
+                t, e, k = self.clients.connect(f"s-{v.name}-{j}", proc.url,
+                                               specs[j::len(v.procs)], 64, a.connect_timeout)
+                times, errors, took = times + t, errors + e, took + k
             if errors:
                 print(f"   {v.label}: {len(errors)} of {n} sockets failed, e.g. {errors[0]}")
             if a.verbose:
@@ -423,7 +447,8 @@ class Bench:
                         profile(self, v, rate, n, channels)
         finally:
             for v in group:
-                self.clients.close(f"s-{v.name}")
+                for j in range(len(v.procs)):
+                    self.clients.close(f"s-{v.name}-{j}")
             self.settle()
         return summarize(group, n, channels)
 
@@ -432,7 +457,9 @@ def step_line(r: dict[str, Any]) -> str:
     return (f"{LABELS[r['variant']]:<26} offered {r['offered'] / 1000:7.1f}k/s "
             f"({r['publish_rate']:8.1f} pub/s)  on time {100 * r['ok_frac']:6.2f}% "
             f"late {r['late']:>6}  p50 {r['p50']:7.2f} p99 {r['p99']:7.2f} ms  "
-            f"server {100 * r['server_cpu']:3.0f}% cpu {r['server_us_per_delivery']:5.1f} "
+            f"server {100 * r['server_cpu']:3.0f}% cpu "
+            + (f"(busiest {100 * r['server_cpu_max']:3.0f}%) " if r['variant'] == "a2" else "")
+            + f"{r['server_us_per_delivery']:5.1f} "
             f"us/deliv  clients {100 * r['clients_cpu']:3.0f}%  pub "
             f"{100 * r['publisher_cpu']:3.0f}%  redis {100 * r['redis_cpu']:3.0f}%  "
             f"others {100 * r['others_cpu']:3.0f}%"
@@ -782,6 +809,9 @@ def main() -> int:
             "a": Variant("a", gateway, gp, "bench_a", path),
             **({"a_old": old_variant(gateway_old, email)} if gateway_old is not None else {}),
             "a_batch": Variant("a_batch", gateway_b, gp, "bench_ab", path + "&batch=1"),
+            # Two processes (the a and a_batch gateways: same database, prefix and secret)
+            # holding half the sockets each, as behind a load balancer; its own exchange.
+            "a2": Variant("a2", gateway, gp, "bench_a2", path, more=[gateway_b]),
             "b": Variant("b", base_b, f"{tag}b:", "bench_b", "/api/v1/cache/ws"),
             "c": Variant("c", base_c, f"{tag}c:", "bench_c", "/api/v1/cache/ws"),
         }
