@@ -177,10 +177,10 @@ async def live_bars(app: web.Application) -> AsyncIterator[None]:
 
 async def fullon_watcher(app: web.Application) -> AsyncIterator[None]:
     """app[WATCHER]: learns of every fullon_cache write and sequences it once
-    (stream/fullon/watcher.py): one pub/sub connection of its own."""
+    (stream/fullon/watcher.py), on the hub's pub/sub connection."""
     settings = app[SETTINGS]
     assert settings.redis_url
-    watcher = Watcher(settings.redis_url, app[REDIS], settings.redis_prefix,
+    watcher = Watcher(app[HUB], settings.redis_url, app[REDIS], settings.redis_prefix,
                       settings.history_len, settings.keyspace_events)
     app[WATCHER] = watcher
     await watcher.start()

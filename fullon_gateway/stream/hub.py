@@ -6,6 +6,11 @@ read a snapshot afterwards knowing no later publish is missed; ``unlisten`` take
 off. Who wants a channel, and how many of them, is the fan-out's business
 (fanout.py). Each message reaches its listener as ``(channel, raw bytes)``, without
 the prefix; listeners must be quick and never block (they decode once and enqueue).
+The fullon watcher's notifications (keyspace channels, ``ticker_updates:*``) arrive on
+the same connection: one pub/sub connection per process, whatever listens.
+
+The connection is spoken directly (wire.py): one socket read, every message in it
+dispatched, no per-message timeout or retry scope.
 
 When the connection drops, the hub reconnects with backoff, resubscribes every
 channel and, once Redis confirmed them all, runs the reconnect callbacks so that the
@@ -21,12 +26,10 @@ from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import Any, NamedTuple
 
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from fullon_gateway.stream.names import glob_escape
+from fullon_gateway.stream.wire import Wire
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +42,23 @@ _CONTROL = "gateway:hub"
 
 
 class Channel(NamedTuple):
-    """A Redis channel name (SUBSCRIBE) or, with ``pattern``, a glob (PSUBSCRIBE)."""
+    """A Redis channel name (SUBSCRIBE) or, with ``pattern``, a glob (PSUBSCRIBE).
+
+    The gateway's prefix is put in front of the name (matched literally in a pattern)
+    and taken off the channel a listener is given; a ``raw`` name is used as it is
+    (Redis' own ``__keyspace@{db}__:...`` channels, which the prefix cannot lead).
+    """
 
     name: str
     pattern: bool = False
+    raw: bool = False
+
+
+class _Entry(NamedTuple):
+    channel: Channel
+    listener: Listener
+    strip: int  # characters of the prefix to take off the channel name
+    pace: bool  # let other tasks (socket writers) run after each message
 
 
 class Hub:
@@ -50,19 +66,18 @@ class Hub:
         self._url = redis_url
         self._prefix = prefix
         self._idle_ping = idle_ping
-        # One table per subscription kind: the read loop looks a message up in one dict.
-        self._channels: dict[str, Listener] = {}
-        # PSUBSCRIBE, for publishers whose channel names cannot be listed in advance
-        # (fullon_cache's per-symbol ticker channels).
-        self._patterns: dict[str, Listener] = {}
+        self._entries: dict[Channel, _Entry] = {}
+        # What the read loop looks a message up in: the wire name (bytes, as Redis
+        # sends it) of each SUBSCRIBE and PSUBSCRIBE.
+        self._exact: dict[bytes, _Entry] = {}
+        self._globs: dict[bytes, _Entry] = {}
         self._waiting: dict[Channel, list[asyncio.Future[None]]] = {}
         self._reconnect_callbacks: list[ReconnectCallback] = []
         self._disconnect_callbacks: list[Callable[[], None]] = []
-        self._client: aioredis.Redis | None = None
-        self._pubsub: Any = None
+        self._batch_callbacks: list[Callable[[], None]] = []
+        self._wire: Wire | None = None
         self._task: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
-        self._lock = asyncio.Lock()  # serializes commands on the pub/sub connection
         self.reconnects = 0
         self.messages = 0
         self.pings = 0  # idle pings sent (each answered one resets the silence count)
@@ -96,10 +111,10 @@ class Hub:
 
     @property
     def channel_count(self) -> int:
-        return len(self._channels) + len(self._patterns)
+        return len(self._entries)
 
     def listening(self, channel: Channel) -> bool:
-        return channel.name in self._table(channel)
+        return channel in self._entries
 
     def on_disconnect(self, callback: Callable[[], None]) -> None:
         """Run ``callback()`` (synchronously, before any message on a new connection)
@@ -109,36 +124,62 @@ class Hub:
     def on_reconnect(self, callback: ReconnectCallback) -> None:
         self._reconnect_callbacks.append(callback)
 
+    def after_batch(self, callback: Callable[[], None]) -> None:
+        """Run ``callback()`` (synchronously) once every message of a socket read was
+        dispatched: a listener that collects work (the fullon watcher) starts it there,
+        with everything that arrived together, rather than once per message."""
+        self._batch_callbacks.append(callback)
+
     # -- subscriptions ---------------------------------------------------------------
-    def _table(self, channel: Channel) -> dict[str, Listener]:
-        return self._patterns if channel.pattern else self._channels
-
-    def _wire_name(self, channel: Channel) -> str:
+    def _wire_name(self, channel: Channel) -> bytes:
+        if channel.raw:
+            return channel.name.encode()
         # The prefix is matched literally inside a pattern.
-        return (glob_escape(self._prefix) if channel.pattern else self._prefix) + channel.name
+        lead = glob_escape(self._prefix) if channel.pattern else self._prefix
+        return (lead + channel.name).encode()
 
-    async def listen(self, channel: Channel, listener: Listener) -> None:
+    def _register(self, channel: Channel, listener: Listener, pace: bool) -> _Entry:
+        self._drop(channel)
+        entry = _Entry(channel, listener, 0 if channel.raw else len(self._prefix), pace)
+        self._entries[channel] = entry
+        (self._globs if channel.pattern else self._exact)[self._wire_name(channel)] = entry
+        return entry
+
+    def _drop(self, channel: Channel) -> _Entry | None:
+        entry = self._entries.pop(channel, None)
+        if entry is not None:
+            table = self._globs if channel.pattern else self._exact
+            name = self._wire_name(channel)
+            if table.get(name) is entry:
+                del table[name]
+        return entry
+
+    def _send_subscribe(self, channel: Channel, on: bool = True) -> None:
+        assert self._wire is not None
+        verb = ("PSUBSCRIBE" if on else "PUNSUBSCRIBE") if channel.pattern else (
+            "SUBSCRIBE" if on else "UNSUBSCRIBE")
+        self._wire.send(verb, self._wire_name(channel))
+
+    async def listen(self, channel: Channel, listener: Listener, pace: bool = True) -> None:
         """Make ``listener`` the channel's listener; returns once Redis confirmed it.
 
+        ``pace`` (the default, for listeners that deliver to sockets) lets the socket
+        writers run after each message; a listener that only records something (the
+        fullon watcher) passes False and its messages are dispatched back to back.
         No timeout of its own (the caller bounds the wait): while Redis is down the
         channel stays registered and the reconnect's resubscription confirms it.
         """
-        self._table(channel)[channel.name] = listener
+        entry = self._register(channel, listener, pace)
         confirmed = asyncio.get_running_loop().create_future()
         waiting = self._waiting.setdefault(channel, [])
         waiting.append(confirmed)
         try:
             await self._connected.wait()
-            async with self._lock:
-                if channel.pattern:
-                    await self._pubsub.psubscribe(self._wire_name(channel))
-                else:
-                    await self._pubsub.subscribe(self._wire_name(channel))
+            self._send_subscribe(channel)
             await confirmed
         except BaseException:
-            table = self._table(channel)
-            if table.get(channel.name) is listener:
-                del table[channel.name]
+            if self._entries.get(channel) is entry:
+                self._drop(channel)
             raise
         finally:
             if confirmed in waiting:
@@ -146,47 +187,37 @@ class Hub:
             if not waiting and self._waiting.get(channel) is waiting:
                 del self._waiting[channel]
 
-    def keep(self, channel: Channel, listener: Listener) -> None:
+    def keep(self, channel: Channel, listener: Listener, pace: bool = True) -> None:
         """Register a listener without waiting for Redis: the channel is subscribed at the
         next (re)connect, as every registered one is."""
-        self._table(channel)[channel.name] = listener
+        self._register(channel, listener, pace)
 
     async def unlisten(self, channel: Channel) -> None:
         """Drop the channel's listener and unsubscribe (harmless when there is none)."""
-        if self._table(channel).pop(channel.name, None) is None or not self.connected:
+        if self._drop(channel) is None or not self.connected:
             return
         with contextlib.suppress(RedisError, OSError):
-            async with self._lock:
-                if channel.pattern:
-                    await self._pubsub.punsubscribe(self._wire_name(channel))
-                else:
-                    await self._pubsub.unsubscribe(self._wire_name(channel))
+            self._send_subscribe(channel, on=False)
 
     # -- the reader ------------------------------------------------------------------
     async def _connect(self) -> None:
-        # No silent retries inside redis-py: a drop must surface here so we resync.
-        self._client = aioredis.Redis.from_url(
-            self._url, retry=Retry(NoBackoff(), 0), socket_connect_timeout=2.0
-        )
-        self._pubsub = self._client.pubsub()
-        channels = [self._prefix + c for c in self._channels]
-        patterns = [self._wire_name(Channel(p, True)) for p in self._patterns]
+        self._wire = wire = await Wire.open(self._url, connect_timeout=2.0)
+        channels = [self._wire_name(c) for c in self._entries if not c.pattern]
+        patterns = [self._wire_name(c) for c in self._entries if c.pattern]
         # A control channel keeps the connection subscribed (and readable) even when
         # no stream wants anything yet.
         self._unconfirmed = 1 + len(channels) + len(patterns)
-        await self._pubsub.subscribe(self._prefix + _CONTROL, *channels)
+        wire.send("SUBSCRIBE", (self._prefix + _CONTROL).encode(), *channels)
         if patterns:
-            await self._pubsub.psubscribe(*patterns)
+            wire.send("PSUBSCRIBE", *patterns)
 
     async def _close_connection(self) -> None:
         self._connected.clear()
-        if self._pubsub is not None:
+        if self._wire is not None:
             with contextlib.suppress(Exception):
-                await self._pubsub.aclose()
-        if self._client is not None:
-            with contextlib.suppress(Exception):
-                await self._client.aclose()
-        self._pubsub = self._client = None
+                async with asyncio.timeout(2.0):
+                    await self._wire.aclose()
+        self._wire = None
 
     async def _run(self) -> None:
         backoff = 0.1
@@ -217,56 +248,67 @@ class Hub:
                 backoff = min(backoff * 2, _BACKOFF_MAX)
 
     async def _read_forever(self) -> None:
+        wire = self._wire
+        assert wire is not None
         idle_pings = 0
-        prefix_len = len(self._prefix)
-        pattern_prefix_len = len(glob_escape(self._prefix))
-        channels, patterns = self._channels, self._patterns
+        exact, globs = self._exact, self._globs
         while True:
-            msg = await self._pubsub.get_message(timeout=self._idle_ping)
-            if msg is None:
+            try:
+                # One timeout per socket read (a read holds every message buffered).
+                async with asyncio.timeout(self._idle_ping):
+                    replies = await wire.read()
+            except TimeoutError:
                 # Nothing for a while: ping, and give up on a connection that stays
                 # silent through two pings (a dead peer never sends an EOF).
                 idle_pings += 1
                 if idle_pings > 2:
-                    raise ConnectionError("redis pub/sub silent")
-                async with self._lock:
-                    await self._pubsub.ping()
+                    raise ConnectionError("redis pub/sub silent") from None
+                wire.send("PING")
                 self.pings += 1
                 continue
             idle_pings = 0
-            kind = msg["type"]
-            if kind == "message":
-                listener = channels.get(msg["channel"].decode()[prefix_len:])
-            elif kind == "pmessage":
-                listener = patterns.get(msg["pattern"].decode()[pattern_prefix_len:])
-            else:
-                if kind in ("subscribe", "psubscribe"):
-                    self._confirmed_one(kind, msg["channel"].decode())
-                continue
-            self.messages += 1
-            if listener is not None:
-                channel = msg["channel"].decode()[prefix_len:]
+            for reply in replies:
+                kind = reply[0]
+                if kind == b"message":
+                    entry = exact.get(reply[1])
+                    channel, data = reply[1], reply[2]
+                elif kind == b"pmessage":
+                    entry = globs.get(reply[1])
+                    channel, data = reply[2], reply[3]
+                else:
+                    if kind in (b"subscribe", b"psubscribe"):
+                        self._confirmed_one(kind == b"psubscribe", reply[1])
+                    continue
+                self.messages += 1
+                if entry is None:
+                    continue
+                name = channel.decode()[entry.strip:]
                 try:
-                    listener(channel, msg["data"])
+                    entry.listener(name, data)
                 except Exception:
-                    log.exception("hub listener failed on %s", channel)
-            # Let the socket writers run before the next message: redis-py hands over
-            # everything it has buffered back to back, and without a yield two
-            # publishes that arrive together conflate on every socket before any
-            # writer sent the first (measured: 3x the clean fan-out rate).
-            await asyncio.sleep(0)
+                    log.exception("hub listener failed on %s", name)
+                if entry.pace:
+                    # Let the socket writers run before the next message: without a
+                    # yield two publishes that arrive together conflate on every socket
+                    # before any writer sent the first (measured: 3x the clean fan-out
+                    # rate).
+                    await asyncio.sleep(0)
+            for done in self._batch_callbacks:
+                try:
+                    done()
+                except Exception:
+                    log.exception("hub batch callback failed")
 
-    def _confirmed_one(self, kind: str, wire_name: str) -> None:
+    def _confirmed_one(self, pattern: bool, wire_name: bytes) -> None:
         if self._unconfirmed > 0:
             self._unconfirmed -= 1
             if self._unconfirmed == 0 and self._resync_due:
                 self._resync_due = False
                 for callback in list(self._reconnect_callbacks):
                     asyncio.create_task(callback())  # noqa: RUF006 - fire and forget
-        if kind == "psubscribe":
-            channel = Channel(wire_name[len(glob_escape(self._prefix)):], True)
-        else:
-            channel = Channel(wire_name[len(self._prefix):])
-        for future in self._waiting.get(channel, ()):
+        entry = (self._globs if pattern else self._exact).get(wire_name)
+        if entry is None:
+            return
+        for future in self._waiting.get(entry.channel, ()):
             if not future.done():
                 future.set_result(None)

@@ -88,3 +88,18 @@ async def test_check_mode_never_sets_and_reports_missing(
     body = await (await client.get("/health")).json()
     assert body["checks"]["fullon"] == {"ok": True, "watching": True, "notifications": "off",
                                         "sequenced": 0, "rescans": 1}
+
+
+async def test_the_watcher_shares_the_hub_connection(fclient: Any, fredis: Any) -> None:
+    """The watcher's notifications come over the hub's pub/sub connection: the process
+    holds exactly one, with the watcher's patterns (ticker_updates and the keyspace
+    ones) and key events beside the hub's own channels."""
+    from fullon_gateway.keys import HUB
+    from fullon_gateway.stream.fullon.sources import REMOVAL_EVENTS, WATCHED_PATTERNS
+
+    assert fclient.app[WATCHER].hub is fclient.app[HUB]
+    clients = await fredis.client_list(_type="pubsub")
+    assert len(clients) == 1, clients
+    assert int(clients[0]["psub"]) == 1 + len(WATCHED_PATTERNS)
+    # The hub's control channel and gateway:auth, plus the removal key events.
+    assert int(clients[0]["sub"]) == 2 + len(REMOVAL_EVENTS)

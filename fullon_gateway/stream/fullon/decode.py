@@ -52,7 +52,9 @@ def lenient(text: str | bytes | None) -> tuple[Any, int]:
 
 
 def _obj(value: Any) -> dict[str, Any]:
-    return dict(value) if isinstance(value, dict) else {"value": value}
+    # Every caller passes a value it has just parsed: it is shaped in place, not copied
+    # (the ticker path runs once per change).
+    return value if type(value) is dict else {"value": value}
 
 
 def _int_or(text: str) -> int | str:
@@ -61,7 +63,10 @@ def _int_or(text: str) -> int | str:
 
 # -- one function per source: (key, data) from fullon's value -------------------------
 def ticker(exchange: str, symbol: str, value: Any) -> dict[str, Any]:
-    return {**_obj(value), "exchange": exchange, "symbol": symbol}
+    data = _obj(value)
+    data["exchange"] = exchange
+    data["symbol"] = symbol
+    return data
 
 
 def order(owner: str, field: str, value: Any) -> dict[str, Any]:

@@ -12,27 +12,26 @@
 - Each (re)connect, once Redis confirmed the subscriptions, the watcher rescans every
   streamed key: what was written while no watcher listened is sequenced then.
 
-One watcher (one pub/sub connection) per process, never a task per key or socket.
-Notifications that arrive together are batched into one sequencer step, and a key
-named twice in a batch is read once.
+The notifications arrive on the hub's connection (hub.py): one pub/sub connection per
+process, whose reconnects and liveness pings the hub handles; never a task per key or
+socket. Notifications that arrive together are batched into one sequencer step, and a
+key named twice in a batch is read once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.connection import parse_url
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
 
 from fullon_gateway.stream.fullon import sources
 from fullon_gateway.stream.fullon.sequencer import DIGEST_PREFIX, Sequencer
 from fullon_gateway.stream.fullon.sources import Job
+from fullon_gateway.stream.hub import Channel, Hub
 from fullon_gateway.stream.names import glob_escape
 
 log = logging.getLogger(__name__)
@@ -41,9 +40,6 @@ log = logging.getLogger(__name__)
 # x expired, e evicted.
 NEEDED_FLAGS = "KEg$lhxe"
 _ALIAS_A = "g$lshzxetd"  # what 'A' stands for
-_IDLE_PING = 5.0
-_BACKOFF_MAX = 5.0
-_MAX_PENDING = 20_000  # past this the reader waits for the sequencer to catch up
 
 
 def merged_flags(current: str, needed: str = NEEDED_FLAGS) -> str:
@@ -57,28 +53,33 @@ def missing_flags(current: str, needed: str = NEEDED_FLAGS) -> str:
 
 
 class Watcher:
-    def __init__(self, redis_url: str, redis: aioredis.Redis, prefix: str = "",
+    def __init__(self, hub: Hub, redis_url: str, redis: aioredis.Redis, prefix: str = "",
                  history_len: int = 1000, mode: str = "configure") -> None:
-        self.url = redis_url
+        self.hub = hub
         self.redis = redis
         self.prefix = prefix
         self.mode = mode  # configure | check | off (keyspace part only)
         self.db = int(parse_url(redis_url).get("db", 0) or 0)
         self.sequencer = Sequencer(redis, prefix, history_len)
+        # Jobs are deduplicated, so this holds at most one entry per streamed key (or
+        # ticker field) whatever the write rate: it needs no bound of its own.
         self._pending: dict[Job, None] = {}
         self._flusher: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._rescan: asyncio.Task[None] | None = None
-        self._client: aioredis.Redis | None = None
-        self._pubsub: Any = None
-        self.connected = False
+        self._subscribed = False  # every subscription confirmed once
         self.rescans = 0  # completed rescans
         self.flags = ""  # notify-keyspace-events as last read
         self.notifications = "off" if mode == "off" else "unknown"
-        self._patterns: dict[bytes, str] = {}
         self._ready = asyncio.Event()
-        self._stopping = False
-        self._subscribing = asyncio.Event()  # set once the subscriptions were sent
+        self._subscribing = asyncio.Event()  # set once the subscriptions were confirmed
+        self._channels = self._subscriptions()
+        self._space_len = len(f"__keyspace@{self.db}__:") + len(prefix)
+        self._tickers_prefix = (prefix + "tickers:").encode()
+
+    @property
+    def connected(self) -> bool:
+        return self._subscribed and self.hub.connected
 
     # -- status -------------------------------------------------------------------------
     @property
@@ -98,24 +99,25 @@ class Watcher:
 
     # -- lifecycle ----------------------------------------------------------------------
     async def start(self, timeout: float = 2.0) -> None:
-        """Start watching; returns once the subscriptions went out (or after ``timeout``
-        with Redis not answering: the watcher keeps retrying in the background)."""
-        self._task = asyncio.create_task(self._run(), name="fullon-watcher")
+        """Start watching; returns once Redis confirmed the subscriptions (or after
+        ``timeout`` with Redis not answering: the hub keeps trying in the background)."""
+        self.hub.on_reconnect(self._resubscribed)
+        self.hub.after_batch(self._kick)
+        self._task = asyncio.create_task(self._begin(), name="fullon-watcher")
         waiter = asyncio.ensure_future(self._subscribing.wait())
         await asyncio.wait({self._task, waiter}, timeout=timeout,
                            return_when=asyncio.FIRST_COMPLETED)
         waiter.cancel()
 
     async def stop(self) -> None:
-        self._stopping = True  # a cancellation turned into an error must not loop on
         tasks = [t for t in (self._task, self._rescan, self._flusher) if t is not None]
         for task in tasks:
             task.cancel()
         # Bounded: shutdown must not wait on a Redis that stopped answering.
         await asyncio.wait(tasks, timeout=2.0) if tasks else None
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(2.0):
-                await self._close()
+        for channel in self._channels:
+            await self.hub.unlisten(channel)
+        self._subscribed = False
 
     async def ready(self, timeout: float = 10.0) -> None:
         """Wait for the first completed rescan (subscribed, and what was there read)."""
@@ -153,110 +155,66 @@ class Watcher:
         self.flags = wanted
         self.notifications = "configured"
 
-    # -- the reader ---------------------------------------------------------------------
-    def _subscriptions(self) -> dict[str, str]:
-        """Pattern -> what it carries."""
-        esc = glob_escape(self.prefix)
-        subs = {f"{esc}ticker_updates:*": "ticker"}
+    # -- the listeners ------------------------------------------------------------------
+    def _subscriptions(self) -> dict[Channel, Any]:
+        """What the watcher listens to -> the listener that turns a message into a job."""
+        subs: dict[Channel, Any] = {Channel("ticker_updates:*", pattern=True): self._on_ticker}
         if self.mode != "off":
-            space = f"__keyspace@{self.db}__:"
+            space = f"__keyspace@{self.db}__:" + glob_escape(self.prefix)
             for pattern in sources.WATCHED_PATTERNS:
-                subs[space + esc + pattern] = "space"
+                subs[Channel(space + pattern, pattern=True, raw=True)] = self._on_space
             for event in sources.REMOVAL_EVENTS:
-                subs[f"__keyevent@{self.db}__:{event}"] = "event"
+                subs[Channel(f"__keyevent@{self.db}__:{event}", raw=True)] = self._on_event
         return subs
 
-    async def _connect(self) -> int:
-        self._client = aioredis.Redis.from_url(self.url, retry=Retry(NoBackoff(), 0),
-                                               socket_connect_timeout=2.0)
-        self._pubsub = self._client.pubsub()
-        subs = self._subscriptions()
-        self._patterns = {k.encode(): v for k, v in subs.items()}
-        await self._pubsub.psubscribe(*subs)
-        return len(subs)
+    async def _begin(self) -> None:
+        # The listeners only record a job: no pacing after their messages.
+        await asyncio.gather(*(self.hub.listen(channel, listener, pace=False)
+                               for channel, listener in self._channels.items()))
+        self._subscribed = True
+        self._subscribing.set()
+        self._kick()  # what arrived before the last confirmation
+        await self._resubscribed()
 
-    async def _close(self) -> None:
-        self.connected = False
-        if self._pubsub is not None:
-            with contextlib.suppress(Exception):
-                await self._pubsub.aclose()
-        if self._client is not None:
-            with contextlib.suppress(Exception):
-                await self._client.aclose()
-        self._pubsub = self._client = None
+    async def _resubscribed(self) -> None:
+        """Every later write is now notified: (re)configure, then rescan what came
+        before. Runs after the first subscription and after each hub reconnect."""
+        if not self._subscribed:
+            return  # _begin's own listen confirms, then calls this
+        try:
+            await self._configure()
+        except (RedisError, OSError) as exc:
+            log.warning("fullon watcher could not read notify-keyspace-events: %r", exc)
+        if self._rescan is not None and not self._rescan.done():
+            self._rescan.cancel()  # a rescan from before the drop: start over
+        self._rescan = asyncio.create_task(self.rescan(), name="fullon-rescan")
 
-    async def _run(self) -> None:
-        backoff = 0.1
-        while not self._stopping:
-            try:
-                await self._configure()
-                expected = await self._connect()
-                self._subscribing.set()
-                backoff = 0.1
-                await self._read_forever(expected)
-            except asyncio.CancelledError:
-                raise
-            except (RedisError, OSError) as exc:
-                if self._stopping:
-                    return
-                if self.connected:
-                    log.warning("fullon watcher lost Redis: %r", exc)
-                await self._close()
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, _BACKOFF_MAX)
+    def _on_ticker(self, channel: str, _data: bytes) -> None:
+        exchange, _, symbol = channel[len("ticker_updates:"):].partition(":")
+        if exchange and symbol:
+            self._want(sources.ticker_job(exchange, symbol))
 
-    async def _read_forever(self, expected: int) -> None:
-        unconfirmed = expected
-        idle = 0
-        space_len = len(f"__keyspace@{self.db}__:") + len(self.prefix)
-        plen = len(self.prefix)
-        ticker_len = plen + len("ticker_updates:")
-        tickers_prefix = (self.prefix + "tickers:").encode()
-        while True:
-            msg = await self._pubsub.get_message(timeout=_IDLE_PING)
-            if msg is None:
-                idle += 1
-                if idle > 2:
-                    raise ConnectionError("fullon watcher: redis silent")
-                await self._pubsub.ping()
-                continue
-            idle = 0
-            kind = msg["type"]
-            if kind == "pmessage":
-                carries = self._patterns.get(msg["pattern"])
-                channel: bytes = msg["channel"]
-                job: Job | None = None
-                if carries == "ticker":
-                    exchange, _, symbol = channel[ticker_len:].decode().partition(":")
-                    if exchange and symbol:
-                        job = sources.ticker_job(exchange, symbol)
-                elif carries == "space":
-                    job = sources.job_for(channel[space_len:].decode())
-                elif carries == "event":
-                    key: bytes = msg["data"]
-                    if key.startswith(tickers_prefix):
-                        job = sources.job_for(key[plen:].decode())
-                if job is not None:
-                    self._want(job)
-                    if len(self._pending) > _MAX_PENDING:
-                        await self._flusher_done()
-            elif kind == "psubscribe":
-                unconfirmed -= 1
-                if unconfirmed == 0:
-                    self.connected = True
-                    # Every later write is now notified: what came before is rescanned.
-                    self._rescan = asyncio.create_task(self.rescan(), name="fullon-rescan")
+    def _on_space(self, channel: str, _data: bytes) -> None:
+        job = sources.job_for(channel[self._space_len:])
+        if job is not None:
+            self._want(job)
 
-    async def _flusher_done(self) -> None:
-        flusher = self._flusher
-        if flusher is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.shield(flusher)
+    def _on_event(self, _channel: str, key: bytes) -> None:
+        if key.startswith(self._tickers_prefix):
+            job = sources.job_for(key[len(self.prefix):].decode())
+            if job is not None:
+                self._want(job)
 
     # -- batching -----------------------------------------------------------------------
     def _want(self, job: Job) -> None:
         self._pending[job] = None
-        if self._flusher is None or self._flusher.done():
+
+    def _kick(self) -> None:
+        """After the hub dispatched a socket read: one step for all it brought. While a
+        step is in flight, what arrives waits for it and then goes in the next one (the
+        step compares state, so one step at a time loses nothing and batches best)."""
+        if self._pending and self._subscribed and (self._flusher is None
+                                                   or self._flusher.done()):
             self._flusher = asyncio.get_running_loop().create_task(self._flush())
 
     async def _flush(self) -> None:
