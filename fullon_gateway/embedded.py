@@ -89,6 +89,8 @@ class RedisProcess:
     directory: Path
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
+    # More redis-server arguments (fault tests restart Redis with ACL users this way).
+    args: tuple[str, ...] = ()
 
     @property
     def url(self) -> str:
@@ -106,7 +108,7 @@ class RedisProcess:
         self.process = subprocess.Popen(  # noqa: S603 - fixed binary, our own arguments
             [REDIS_SERVER_PATH, "--bind", "127.0.0.1", "--port", str(self.port),
              "--save", "", "--appendonly", "no", "--dir", str(self.directory),
-             "--logfile", str(self.directory / "redis.log")],
+             "--logfile", str(self.directory / "redis.log"), *self.args],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         self.owner_file.write_text(json.dumps({"pid": self.process.pid, "port": self.port}))

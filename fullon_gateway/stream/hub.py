@@ -79,6 +79,12 @@ class Hub:
         self._task: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
         self.reconnects = 0
+        self.failed_connects = 0  # attempts that could not reach Redis (the backoff's)
+        # Grows each time the connection is lost; ``in_sync`` is false from then until
+        # Redis confirmed every channel on the next one. A read done while in sync, with
+        # the same generation after it, is followed by every later publish (service.py).
+        self.generation = 0
+        self._in_sync = asyncio.Event()
         self.messages = 0
         self.pings = 0  # idle pings sent (each answered one resets the silence count)
         # Reconnect callbacks run once Redis confirmed every resubscription, so a
@@ -112,6 +118,14 @@ class Hub:
     @property
     def channel_count(self) -> int:
         return len(self._entries)
+
+    @property
+    def in_sync(self) -> bool:
+        """Connected, and Redis confirmed every channel on this connection."""
+        return self._in_sync.is_set()
+
+    async def wait_in_sync(self) -> None:
+        await self._in_sync.wait()
 
     def listening(self, channel: Channel) -> bool:
         return channel in self._entries
@@ -213,6 +227,7 @@ class Hub:
 
     async def _close_connection(self) -> None:
         self._connected.clear()
+        self._in_sync.clear()
         if self._wire is not None:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(2.0):
@@ -237,12 +252,16 @@ class Hub:
                 raise
             except (RedisError, OSError) as exc:
                 if self._connected.is_set():
+                    self.generation += 1
+                    self._in_sync.clear()  # now: closing the connection awaits
                     log.warning("redis pub/sub connection lost: %r", exc)
                     for callback in list(self._disconnect_callbacks):
                         try:
                             callback()
                         except Exception:
                             log.exception("hub disconnect callback failed")
+                else:
+                    self.failed_connects += 1
                 await self._close_connection()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, _BACKOFF_MAX)
@@ -302,6 +321,8 @@ class Hub:
     def _confirmed_one(self, pattern: bool, wire_name: bytes) -> None:
         if self._unconfirmed > 0:
             self._unconfirmed -= 1
+            if self._unconfirmed == 0:
+                self._in_sync.set()
             if self._unconfirmed == 0 and self._resync_due:
                 self._resync_due = False
                 for callback in list(self._reconnect_callbacks):

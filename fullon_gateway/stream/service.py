@@ -5,7 +5,9 @@ Gapless subscribe, the invariant everything here protects:
    SUBSCRIBE, so every later publish reaches the buffer);
 2. read the current state and the global seq ``G`` in one MULTI (atomic with the
    publisher's script): everything published up to ``G`` is in what we read, and
-   everything published after it has a seq > ``G`` and is in the buffer;
+   everything published after it has a seq > ``G`` and is in the buffer - provided
+   the hub listened on every channel throughout: the read waits until it does, and
+   is done again when the hub lost Redis meanwhile;
 3. ``fanout.go_live``: ack + snapshot (or the replay), then the buffered changes with
    seq > ``G``, and the switch to live - one plain function, so nothing in between;
 4. the snapshot came over another connection than the hub's, so a change it already
@@ -105,12 +107,31 @@ class StreamService:
         return await self.read_snapshot(sub.target)
 
     # -- subscriptions --------------------------------------------------------------
+    async def _hub_in_sync(self) -> int:
+        """The hub's generation once it listens on every channel of its connection
+        (TimeoutError, a retryable answer, after the fan-out's confirm timeout)."""
+        hub = self.fanout.hub
+        if not hub.in_sync:
+            async with asyncio.timeout(self.fanout.confirm_timeout):
+                await hub.wait_in_sync()
+        return hub.generation
+
     async def sync(self, sub: Subscription, since: int | None, ack: Ack | None = None) -> None:
-        """Steps 2 and 3 of the invariant above (the subscription is attached)."""
+        """Steps 2 and 3 of the invariant above (the subscription is attached). A route
+        confirmed before a loss attaches at once and Redis can answer reads before the
+        hub is back (its backoff outlasts a restart), and nothing marks a subscription
+        that is not live yet for the resync: so the read waits for the hub, and is
+        done again if the hub lost Redis meanwhile (the hub sees a dead server's
+        sockets close before a restarted one can answer a read)."""
         if sub.buffer is None:
             sub.buffer = []
         try:
-            state = await self._read_state(sub, since, ack is not None)
+            while True:
+                generation = await self._hub_in_sync()
+                state = await self._read_state(sub, since, ack is not None)
+                if self.fanout.hub.generation == generation:
+                    break
+                sub.buffer = []  # what it holds came over the lost connection
         except BaseException:
             sub.buffer = None
             raise
@@ -209,24 +230,30 @@ class StreamService:
     async def resync_all(self) -> None:
         """After the hub reconnected: resync every subscription marked at the drop."""
         self.ownership.invalidate(None)  # announcements may have been lost meanwhile
+        generation = self.fanout.hub.generation  # the connection they resync against
         subs = [s for c in self.sockets for s in list(c.subs.values())
                 if s.active and s.resync]
         sem = asyncio.Semaphore(32)
 
         async def one(sub: Subscription) -> None:
             async with sem:
-                await self._resync(sub)
+                await self._resync(sub, generation)
 
         await asyncio.gather(*(one(s) for s in subs))
 
-    async def _resync(self, sub: Subscription) -> None:
+    async def _resync(self, sub: Subscription, generation: int) -> None:
         """Resume ``sub`` exactly from the seq it had at the drop, or re-snapshot it
         (``recovered: false``); after repeated failures end it with a notice. It never
-        goes live with a gap: it buffers until one of those happened."""
+        goes live with a gap: it buffers until one of those happened. When the hub
+        loses Redis again meanwhile (``generation`` moved) it stops and stays marked:
+        the resync after the next reconnect takes over."""
         since = sub.last_seq  # frozen since the drop: live changes only buffer
+        hub = self.fanout.hub
         for attempt in range(_RESYNC_ATTEMPTS):
             if not sub.active or sub.conn.closing:
                 sub.buffer, sub.resync = None, False
+                return
+            if hub.generation != generation:
                 return
             try:
                 # A subscription that had no change yet (seq 0) simply re-snapshots.
@@ -238,6 +265,8 @@ class StreamService:
                 continue
             if not sub.active or sub.conn.closing:
                 sub.buffer, sub.resync = None, False
+                return
+            if hub.generation != generation:
                 return
             sub.resync = False
             go_live(sub, state, None, isinstance(state, Replay))

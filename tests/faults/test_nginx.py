@@ -57,10 +57,10 @@ def nginx(two_gateways, tmp_path):
 
 
 async def test_rest_and_streams_through_nginx(nginx):
-    """Through nginx: logins land on both processes (no sticky sessions), WebSockets
-    upgrade, get their snapshot and a later publish, and the throttle counts the
-    client nginx names in X-Forwarded-For, not nginx."""
-    url, a, _b = nginx
+    """Through nginx (no sticky sessions): WebSockets upgrade, are spread over both
+    processes (each holds at least one), get their snapshot and a later publish, and
+    the throttle counts the client nginx names in X-Forwarded-For, not nginx."""
+    url, a, b = nginx
     async with aiohttp.ClientSession() as session:
         async with session.post(url + "/api/v1/auth/login",
                                 json={"email": EMAIL, "password": PASSWORD}) as resp:
@@ -74,6 +74,12 @@ async def test_rest_and_streams_through_nginx(nginx):
             assert json.loads((await ws.receive(timeout=10)).data)["success"] is True
             assert json.loads((await ws.receive(timeout=10)).data)["snapshot"] is True
             sockets.append(ws)
+        for srv in (a, b):  # each upstream holds some of them
+            async with session.get(srv.url + "/metrics") as resp:
+                text = await resp.text()
+            open_sockets = [line for line in text.splitlines()
+                            if line.startswith("gateway_ws_open_sockets ")]
+            assert open_sockets and float(open_sockets[0].split()[1]) >= 1, srv.url
         client = aioredis.Redis.from_url(a.env["FULLON_REDIS_URL"])
         try:
             seq = await Publisher(client, a.env["FULLON_REDIS_PREFIX"]).ticker(
