@@ -25,12 +25,11 @@ from fullon_gateway.keys import METRICS, SETTINGS, SOCKETS, STARTED_AT
 from fullon_gateway.metrics import Metrics, metrics_middleware
 from fullon_gateway.openapi import OpenApiHandler
 from fullon_gateway.settings import Settings
+from fullon_gateway.stream.connection import GOING_AWAY
 from fullon_gateway.stream.endpoint import StreamEndpoint
 from fullon_gateway.stream.registry import SocketRegistry
 
 log = logging.getLogger(__name__)
-
-WS_GOING_AWAY = 1001
 
 
 async def _on_startup(app: web.Application) -> None:
@@ -40,7 +39,7 @@ async def _on_startup(app: web.Application) -> None:
 
 async def _on_shutdown(app: web.Application) -> None:
     # Sockets never finish on their own: close them so shutdown can proceed.
-    await app[SOCKETS].close_all(WS_GOING_AWAY, "server shutdown")
+    await app[SOCKETS].close_all(GOING_AWAY, "server shutdown")
 
 
 def create_app(settings: Settings) -> web.Application:

@@ -198,6 +198,13 @@ async def _auth_service(settings: Settings, pool: Any) -> AuthService:
     return AuthService(settings, pool, aioredis.Redis.from_url("redis://127.0.0.1:1/0"))
 
 
+async def _user(pool: Any, email: str) -> Any:
+    user = await users_db.by_email_with_hash(pool, email)
+    if user is None:
+        raise CommandError(f"no user with email {email}")
+    return user
+
+
 def _migrate(settings: Settings) -> None:
     async def work(_pool: Any, applied: list[str]) -> None:
         print("applied: " + ", ".join(applied) if applied else "schema is up to date")
@@ -232,9 +239,7 @@ def _create_api_key(settings: Settings, args: argparse.Namespace) -> None:
         raise CommandError(f"invalid api key: {exc.messages}") from None
 
     async def work(pool: Any, _applied: list[str]) -> None:
-        user = await users_db.by_email_with_hash(pool, args.email)
-        if user is None:
-            raise CommandError(f"no user with email {args.email}")
+        user = await _user(pool, args.email)
         admin = user["role"] == "admin"
         caller = Caller(user["user_id"], user["email"], user["name"], user["role"],
                         ADMIN_SCOPES if admin else USER_SCOPES, "jwt")
@@ -258,9 +263,7 @@ def _reset_password(settings: Settings, args: argparse.Namespace) -> None:
         raise CommandError(f"invalid password: {exc.messages}") from None
 
     async def work(pool: Any, _applied: list[str]) -> None:
-        user = await users_db.by_email_with_hash(pool, args.email)
-        if user is None:
-            raise CommandError(f"no user with email {args.email}")
+        user = await _user(pool, args.email)
         auth = await _auth_service(with_jwt_secret(settings), pool)
         # In attach mode the hash goes to the gateway's schema; fullon's column is untouched.
         await users_db.set_password_hash(pool, user["user_id"], await auth.passwords.hash(password))

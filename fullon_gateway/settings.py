@@ -134,6 +134,9 @@ class Settings:
     keyspace_events: str = "configure"
     # Days of random-walk trade history `demo` loads for the OHLCV endpoints.
     demo_history_days: float = 30.0
+    # Seconds one /api/v1/markets answer (a SCAN of Redis) serves every caller; 0: each
+    # call reads again (concurrent calls still share one read).
+    markets_cache_ttl: float = 5.0
     # Seconds a quote may go unchanged before the dashboard marks it stale (each
     # trader can change it in the page; this is the default it starts with).
     dashboard_stale_after: float = 10.0
@@ -246,7 +249,7 @@ def _validate(s: Settings) -> None:
         if getattr(s, name) <= 0:
             raise SettingsError(f"{name} must be greater than zero")
     for name in ("grace_period", "auth_cache_ttl", "db_pool_min", "max_connections",
-                 "max_connections_per_address"):
+                 "max_connections_per_address", "markets_cache_ttl"):
         if getattr(s, name) < 0:
             raise SettingsError(f"{name} must not be negative")
     if s.db_pool_min > s.db_pool_max:

@@ -11,7 +11,10 @@ from fullon_gateway.keys import DB, OHLCV_LOADER, REDIS
 from fullon_gateway.ohlcv.seed import DEFAULT_SYMBOLS, seed_history
 from fullon_gateway.simulator import EXCHANGES, MARKETS, MarketSimulator, market_state
 from fullon_gateway.stream.publish import Publisher
+from tests.modes import standalone_only
 from tests.stream.support import connect, subscribe
+
+pytestmark = standalone_only("the demo seeds the gateway's own tables, refuses a fullon database")
 
 
 async def _login(client) -> dict[str, str]:

@@ -46,7 +46,7 @@ class ApiKeysHandler:
         """The caller's keys, without the keys themselves."""
         page = Page.from_query("api_keys", _page.load(request.query))
         rows = await keys_db.list_for_user(
-            request.app[DB], caller_of(request).user_id, page.after, page.limit + 1
+            request.app[DB], caller_of(request).user_id, page.after, page.limit
         )
         return json_response(page.body(rows, "key_id", _out.dump_many))
 

@@ -7,7 +7,7 @@ import datetime as dt
 import asyncpg
 
 from fullon_gateway.store.conn import Conn
-from fullon_gateway.store.query import deleted, fetch_new, fetch_row, fetch_rows
+from fullon_gateway.store.query import Where, deleted, fetch_new, fetch_page, fetch_row
 
 KEY_COLUMNS = (
     "key_id, user_id, name, key_prefix, scopes, is_active, expires_at, created_at, last_used_at"
@@ -37,16 +37,11 @@ async def by_hash(conn: Conn, key_hash: bytes) -> asyncpg.Record | None:
     )
 
 
-async def list_for_user(
-    conn: Conn, user_id: int, after: int | None = None, limit: int = 1000
-) -> list[asyncpg.Record]:
-    """The user's keys in creation order, after key ``after``, at most ``limit``."""
-    return await fetch_rows(
-        conn,
-        f"""SELECT {KEY_COLUMNS} FROM api_keys WHERE user_id = $1 AND key_id > $2
-            ORDER BY key_id LIMIT $3""",
-        user_id, after or 0, limit,
-    )
+async def list_for_user(conn: Conn, user_id: int, after: int | None,
+                        limit: int) -> list[asyncpg.Record]:
+    """The user's keys in creation order: a page past key ``after``."""
+    return await fetch_page(conn, f"SELECT {KEY_COLUMNS} FROM api_keys",
+                            Where().add("user_id = {}", user_id), "key_id", after, limit)
 
 
 async def owner_of(conn: Conn, key_id: int) -> int | None:

@@ -14,7 +14,6 @@ from fullon_gateway.store.query import (
     fetch_new,
     fetch_page,
     fetch_row,
-    fetch_rows,
     update_by_id,
 )
 
@@ -116,13 +115,9 @@ FEED_FROM = (
 
 async def feeds(conn: Conn, bot_id: int, after: int | None = None,
                 limit: int | None = None) -> list[asyncpg.Record]:
-    """A bot's feeds in id order; past ``after``, at most ``limit + 1`` (a page)."""
-    return await fetch_rows(
-        conn,
-        f"SELECT {FEED_COLUMNS} FROM {FEED_FROM} WHERE f.bot_id = $1 "
-        "AND ($2::int IS NULL OR f.feed_id > $2) ORDER BY f.feed_id LIMIT $3",
-        bot_id, after, None if limit is None else limit + 1,
-    )
+    """A bot's feeds in id order: a page past ``after``, or all of them."""
+    return await fetch_page(conn, f"SELECT {FEED_COLUMNS} FROM {FEED_FROM}",
+                            Where().add("f.bot_id = {}", bot_id), "f.feed_id", after, limit)
 
 
 async def add_feed(conn: Conn, bot_id: int, data: dict[str, Any]) -> asyncpg.Record:
@@ -159,12 +154,7 @@ async def add_log(conn: Conn, bot_id: int, level: str, message: str) -> asyncpg.
 
 async def last_logs(conn: Conn, bot_id: int, after: int | None,
                     limit: int) -> list[asyncpg.Record]:
-    """Newest first: before ``after`` (a page's last log_id), ``limit + 1`` rows."""
-    return await fetch_rows(
-        conn,
-        "SELECT log_id, bot_id, ts, level, message FROM bot_logs WHERE bot_id = $1 "
-        "AND ($2::bigint IS NULL OR log_id < $2) ORDER BY log_id DESC LIMIT $3",
-        bot_id,
-        after,
-        limit + 1,
-    )
+    """Newest first: a page before ``after`` (the last log_id of the page before)."""
+    return await fetch_page(conn, "SELECT log_id, bot_id, ts, level, message FROM bot_logs",
+                            Where().add("bot_id = {}", bot_id), "log_id", after, limit,
+                            descending=True)

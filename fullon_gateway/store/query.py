@@ -106,13 +106,13 @@ async def fetch_new(conn: Conn, sql: str, *args: Any) -> asyncpg.Record:
 
 
 async def fetch_page(conn: Conn, select: str, w: Where, key: str, after: int | None,
-                     limit: int, *, descending: bool = False) -> list[asyncpg.Record]:
+                     limit: int | None, *, descending: bool = False) -> list[asyncpg.Record]:
     """One keyset page: ``select`` with ``w`` and ``key`` past ``after``, ordered by ``key``,
-    ``limit + 1`` rows (the extra row tells the caller a next page exists).
+    ``limit + 1`` rows (the extra row tells the caller a next page exists; no limit: all).
 
     The page condition and the order come from the one ``key``, so they cannot disagree.
     """
     w.page(key, after, descending)
     order = f"{key} DESC" if descending else key
-    return await fetch_rows(conn, f"{select} {w.sql()} ORDER BY {order} LIMIT {limit + 1}",
-                            *w.args)
+    bound = "" if limit is None else f" LIMIT {int(limit) + 1}"
+    return await fetch_rows(conn, f"{select} {w.sql()} ORDER BY {order}{bound}", *w.args)

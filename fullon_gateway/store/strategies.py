@@ -14,7 +14,6 @@ from fullon_gateway.store.query import (
     fetch_new,
     fetch_page,
     fetch_row,
-    fetch_rows,
     update_by_id,
 )
 
@@ -61,13 +60,9 @@ async def list_bot_strategies(
 
 async def for_bot(conn: Conn, bot_id: int, after: int | None = None,
                   limit: int | None = None) -> list[asyncpg.Record]:
-    """A bot's strategies in id order; past ``after``, at most ``limit + 1`` (a page)."""
-    return await fetch_rows(
-        conn,
-        f"SELECT {COLUMNS} FROM {FROM} WHERE bs.bot_id = $1 "
-        "AND ($2::int IS NULL OR bs.str_id > $2) ORDER BY bs.str_id LIMIT $3",
-        bot_id, after, None if limit is None else limit + 1,
-    )
+    """A bot's strategies in id order: a page past ``after``, or all of them."""
+    return await fetch_page(conn, f"SELECT {COLUMNS} FROM {FROM}",
+                            Where().add("bs.bot_id = {}", bot_id), "bs.str_id", after, limit)
 
 
 async def by_id(conn: Conn, str_id: int) -> asyncpg.Record | None:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from fullon_gateway.auth.revocation import Revocation
 from fullon_gateway.stream.connection import Connection
 
+POLICY_VIOLATION = 1008  # the close code of a socket whose credential no longer holds
 # The close reason (1008) a socket gets when its credential is revoked.
 CLOSE_REASONS = {
     Revocation.SESSION: "session revoked",

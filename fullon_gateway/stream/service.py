@@ -53,12 +53,11 @@ from fullon_gateway.stream.kinds import (
     Target,
     resolve,
 )
-from fullon_gateway.stream.registry import CLOSE_REASONS, SocketRegistry
+from fullon_gateway.stream.registry import CLOSE_REASONS, POLICY_VIOLATION, SocketRegistry
 from fullon_gateway.stream.snapshots import SnapshotReader
 
 log = logging.getLogger(__name__)
 
-POLICY_VIOLATION = 1008
 STALE_AFTER = 300.0  # seconds without a heartbeat before a process counts as stale
 _RESYNC_ATTEMPTS = 8
 _RESYNC_BACKOFF_MAX = 2.0

@@ -10,11 +10,10 @@ import time
 from fullon_gateway.auth.service import AuthFailure, AuthService
 from fullon_gateway.settings import Settings
 from fullon_gateway.stream.connection import GOING_AWAY
-from fullon_gateway.stream.registry import SocketRegistry
+from fullon_gateway.stream.registry import POLICY_VIOLATION, SocketRegistry
 
 log = logging.getLogger(__name__)
 
-POLICY_VIOLATION = 1008
 _EXPIRY_PRECISION = 1.0  # seconds: a socket closes at most this long after its token expired
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.conftest import PASSWORD
-from tests.rest.support import call, make_bot, make_exchange
+from tests.rest.support import call, make_bot, make_exchange, make_order
 
 
 async def _account_with_bot(client: Any, make_account: Any) -> tuple[Any, int, int]:
@@ -46,6 +46,43 @@ async def test_order_appears_changes_status_and_fills(
     await tab.wait_text(fill, "64,000.50")
     assert "BTC/USD" in await tab.text(fill)
     assert await tab.page.is_visible("#orders-panel .empty")
+
+
+async def _fills(tab: Any) -> list[str]:
+    return list(await tab.page.eval_on_selector_all(
+        "#fills-table tr[data-fill]", "trs => trs.map(t => t.dataset.fill)"))
+
+
+async def test_a_filled_order_with_a_stored_trade_is_one_fill(
+        console: Any, client: Any, make_account: Any, publisher: Any) -> None:
+    """An order that filled and whose trade is stored is listed once under Recent fills
+    (as the stored trade), whether the filled order comes in the orders snapshot or
+    live after the trades were read; a filled order with no stored trade still is."""
+    user, ex_id, bot_id = await _account_with_bot(client, make_account)
+    orders = [await make_order(client, user, ex_id, bot_id=bot_id) for _ in range(2)]
+    trades = [await call(client, "POST", "/trades", user, 201, json={
+        "ex_id": ex_id, "order_id": o["order_id"], "symbol": "BTC/USD", "side": "buy",
+        "volume": "0.1", "price": "100", "fee": "0.1"}) for o in orders]
+
+    def filled(order_id: Any) -> dict[str, Any]:
+        return {"order_id": order_id, "symbol": "BTC/USD", "side": "buy", "price": 100.0,
+                "volume": 0.1, "status": "filled", "bot_id": bot_id}
+
+    # In the snapshot: the first order (its trade is stored) and a marker (none stored).
+    await publisher.order(ex_id, filled(orders[0]["order_id"]))
+    await publisher.order(ex_id, filled("marker-1"))
+    tab = await console()
+    await tab.login(user.email, PASSWORD)
+    await tab.page.wait_for_selector(f'#fills-table tr[data-fill="order:{ex_id}|marker-1"]')
+    await tab.page.wait_for_selector(f'#fills-table tr[data-fill="trade:{trades[1]["trade_id"]}"]')
+    # Live, after the trades were read: the second order, then a marker that can only
+    # show once the second order's change has been handled (one stream, in order).
+    await publisher.order(ex_id, filled(orders[1]["order_id"]))
+    await publisher.order(ex_id, filled("marker-2"))
+    await tab.page.wait_for_selector(f'#fills-table tr[data-fill="order:{ex_id}|marker-2"]')
+    assert sorted(await _fills(tab)) == sorted([
+        f"trade:{trades[0]['trade_id']}", f"trade:{trades[1]['trade_id']}",
+        f"order:{ex_id}|marker-1", f"order:{ex_id}|marker-2"])
 
 
 async def test_balances_positions_and_bot_status_arrive_live(

@@ -194,15 +194,14 @@ async def test_reloading_everything_changes_nothing(client, make_account):
 async def test_buckets_do_not_depend_on_session_time_zone(client, settings):
     """Day, week and month candles are UTC buckets even on a connection whose TimeZone
     is not UTC (a pooled connection loses SET TIME ZONE on release: RESET ALL)."""
-    import asyncpg
-
+    from fullon_gateway.keys import DB
     from fullon_gateway.ohlcv import store
     from fullon_gateway.ohlcv.timeframes import TIMEFRAMES
 
     trades = generate_trades(seed=11, n=600)
     await load_in_shuffled_batches(client, "kraken", "XRP/USD", trades, seed=4)
-    conn = await asyncpg.connect(settings.database_url)
-    try:
+    # A connection of the app's pool: its search_path is the mode's (attach: gateway).
+    async with client.app[DB].acquire() as conn:
         await conn.execute("SET TIME ZONE 'America/New_York'")
         sid = await store.find_symbol(conn, "kraken", "XRP/USD")
         assert sid is not None
@@ -211,8 +210,6 @@ async def test_buckets_do_not_depend_on_session_time_zone(client, settings):
             want = reference_candles(trades, tf)
             assert [c["timestamp"] for c in got] == [w["timestamp"] for w in want], tf
             assert [c["close"] for c in got] == [w["close"] for w in want], tf
-    finally:
-        await conn.close()
 
 
 async def test_repeated_trade_id_in_one_batch_keeps_first_row(client, make_account):

@@ -82,6 +82,22 @@ async def test_feeds_strategies_details_logs(client, make_account):
     _admin, user, seed, ex = await _setup(client, make_account)
     bot = await make_bot(client, user, ex_ids=[ex["ex_id"]])
     b = f"/bots/{bot['bot_id']}"
+    # The strategy first: in fullon (attach mode) a feed belongs to a strategy.
+    strat = await call(
+        client,
+        "POST",
+        "/strategies/bot-strategies",
+        user,
+        201,
+        json={
+            "bot_id": bot["bot_id"],
+            "cat_str_id": seed["strategy"]["cat_str_id"],
+            "size": 0.5,
+            "leverage": 2,
+            "params": {"fast": 5, "stop": 0.01},
+        },
+    )
+    assert strat["strategy"] == "trend" and strat["params"] == {"fast": 5, "stop": 0.01}
     feed = await call(
         client,
         "POST",
@@ -101,21 +117,6 @@ async def test_feeds_strategies_details_logs(client, make_account):
     )
     assert {"period", "compression"} <= set(err["fields"])
     await call(client, "POST", f"{b}/feeds", user, 422, json={"symbol_id": 999, "period": "days"})
-    strat = await call(
-        client,
-        "POST",
-        "/strategies/bot-strategies",
-        user,
-        201,
-        json={
-            "bot_id": bot["bot_id"],
-            "cat_str_id": seed["strategy"]["cat_str_id"],
-            "size": 0.5,
-            "leverage": 2,
-            "params": {"fast": 5, "stop": 0.01},
-        },
-    )
-    assert strat["strategy"] == "trend" and strat["params"] == {"fast": 5, "stop": 0.01}
     details = await call(client, "GET", f"{b}/details", user)
     assert [f["feed_id"] for f in details["feeds"]] == [feed["feed_id"]]
     assert [s["str_id"] for s in details["strategies"]] == [strat["str_id"]]

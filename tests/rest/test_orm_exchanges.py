@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncpg
 from cryptography.fernet import Fernet
 
-from fullon_gateway.keys import AUTH
+from fullon_gateway.keys import AUTH, DB
 from tests.rest.support import call, make_exchange, make_order, seed_catalog
 
 
@@ -193,11 +192,8 @@ async def test_credentials_encrypted_and_never_returned(app_client, make_setting
         resp = await client.get("/api/v1/orm" + path, headers=user.headers)
         text = await resp.text()
         assert "SUPER-SECRET" not in text and "PUBLIC-KEY" not in text and "api_secret" not in text
-    conn = await asyncpg.connect(settings.database_url)
-    try:
-        row = await conn.fetchrow("SELECT api_key_enc, api_secret_enc FROM exchanges")
-    finally:
-        await conn.close()
+    # Through the app's pool: its search_path is the mode's (attach: schema gateway).
+    row = await client.app[DB].fetchrow("SELECT api_key_enc, api_secret_enc FROM exchanges")
     assert b"SUPER-SECRET" not in row["api_secret_enc"]
     assert Fernet(key).decrypt(row["api_secret_enc"]) == b"SUPER-SECRET-456"
     assert Fernet(key).decrypt(row["api_key_enc"]) == b"PUBLIC-KEY-123"

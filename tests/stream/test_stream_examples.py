@@ -11,6 +11,7 @@ import pytest
 
 from fullon_gateway.demo import run_demo, seed_demo
 from fullon_gateway.keys import DB
+from tests.modes import standalone_only
 from tests.stream.support import publisher
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,6 +38,7 @@ async def _demo_running(client, settings):
     return stop, task
 
 
+@standalone_only("the demo seeds the gateway's own tables, refuses a fullon database")
 async def test_cache_websocket_example_sees_every_stream(client, settings):
     """With the demo simulator publishing, example_cache_websocket.py --stream all gets a
     snapshot and live updates on every stream the demo user may see, and shows the 1008
@@ -55,6 +57,7 @@ async def test_cache_websocket_example_sees_every_stream(client, settings):
     assert seeded["email"] == "demo@example.com"
 
 
+@standalone_only("the demo seeds the gateway's own tables, refuses a fullon database")
 async def test_resume_example_replays_the_gap(client, settings):
     """example_resume.py disconnects, reconnects with since and gets the gap replayed."""
     stop, task = await _demo_running(client, settings)

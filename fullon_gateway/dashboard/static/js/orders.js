@@ -1,6 +1,8 @@
 // Open orders, live from the `orders` stream (every exchange account of the user): a
 // status change updates the row, a closed status moves the order out of the list, and
-// a filled one moves to Recent fills, which also lists the stored trades (REST).
+// a filled one moves to Recent fills, which also lists the stored trades (REST). An
+// order whose trade is stored is listed once, as that trade (the trade has the real
+// price, volume and time; one order may fill in several trades).
 
 import { api } from "./session.js";
 import { $, el, setText, fmtPrice, fmtQty, fmtClock, toMillis, flash, showError } from "./util.js";
@@ -16,6 +18,7 @@ export class Orders {
     this.accountName = accountName;
     this.orders = new Map(); // "ex_id|order_id" -> {order, tr}
     this.fills = new Map();  // key -> {t, tr}
+    this.traded = new Set(); // "ex_id|order_id" of the orders the stored trades name
   }
 
   async start() {
@@ -26,13 +29,19 @@ export class Orders {
   stop() {
     if (this.sub) this.sub.close();
     for (const sel of ["#orders-table tbody", "#fills-table tbody"]) $(sel).replaceChildren();
-    this.orders.clear(); this.fills.clear();
+    this.orders.clear(); this.fills.clear(); this.traded.clear();
   }
 
   async loadTrades() {
     try {
       const body = await api("/api/v1/orm/trades?limit=" + MAX_FILLS);
       for (const t of body.items || []) {
+        if (t.order_id !== null && t.order_id !== undefined) {
+          // The orders snapshot may have listed this order's fill already.
+          const key = t.ex_id + "|" + t.order_id;
+          this.traded.add(key);
+          this.removeFill("order:" + key);
+        }
         this.addFill("trade:" + t.trade_id, toMillis(t.ts), t.ex_id, t.symbol, t.side, t.price, t.volume,
                      t.order_id === null || t.order_id === undefined ? "" : "#" + t.order_id);
       }
@@ -66,7 +75,7 @@ export class Orders {
     const merged = Object.assign({}, prev ? prev.order : {}, o);
     if (CLOSED.has(status)) {
       if (prev) this.removeOrder(key);
-      if (FILLED.has(status)) {
+      if (FILLED.has(status) && !this.traded.has(key)) {
         const t = toMillis(merged.timestamp ?? merged.time) || Date.now();
         this.addFill("order:" + key, live ? Date.now() : t, merged.ex_id, merged.symbol, merged.side,
                      merged.final_price ?? merged.price, merged.final_volume ?? merged.volume, merged.order_id);
@@ -101,6 +110,12 @@ export class Orders {
   renderOrderCount() {
     setText($("#orders-count"), this.orders.size ? "(" + this.orders.size + ")" : "");
     this.empty("#orders-panel", this.orders.size === 0);
+  }
+
+  removeFill(key) {
+    const f = this.fills.get(key);
+    if (f) f.tr.remove();
+    this.fills.delete(key);
   }
 
   addFill(key, t, exId, symbol, side, price, volume, order) {
