@@ -14,6 +14,23 @@ from __future__ import annotations
 SEQ_COUNTER = "gateway:seq"  # string: the global sequence (see publish.py)
 SEQ_EPOCH = "gateway:seq_epoch"  # string: first seq since the counter (re)started
 
+# Lua, prepended to every script that takes a seq (publish.py, fullon/sequencer.py), so
+# the counter's restart rule lives once: a missing counter (Redis lost its data) restarts
+# from the clock in microseconds, above any seq handed out before, and the epoch records
+# where it restarted.
+NEXT_SEQ_LUA = """
+local function next_seq(counter, epoch)
+  local seq = redis.call('INCR', counter)
+  if seq == 1 then
+    local t = redis.call('TIME')
+    redis.call('SET', counter, t[1] .. string.format('%06d', tonumber(t[2])))
+    seq = redis.call('INCR', counter)
+    redis.call('SET', epoch, string.format('%d', seq))
+  end
+  return seq
+end
+"""
+
 
 def unit_channel(unit: str) -> str:
     """The pub/sub channel the publisher announces a unit's changes on."""

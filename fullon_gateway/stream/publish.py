@@ -41,14 +41,8 @@ from fullon_gateway.stream.fullon.sequencer import DIGEST_PREFIX, PROCESS_TYPES
 # ARGV: 1 mode (hset|zbar|proc|none), 2 field or bar score, 3 snapshot value,
 #       4 message tail (JSON object text without its opening brace), 5 history length,
 #       6 bars kept, 7 process component, 8 heartbeat time, 9 process type
-_LUA = """
-local seq = redis.call('INCR', KEYS[1])
-if seq == 1 then
-  local t = redis.call('TIME')
-  redis.call('SET', KEYS[1], t[1] .. string.format('%06d', tonumber(t[2])))
-  seq = redis.call('INCR', KEYS[1])
-  redis.call('SET', KEYS[6], string.format('%d', seq))
-end
+_LUA = names.NEXT_SEQ_LUA + """
+local seq = next_seq(KEYS[1], KEYS[6])
 local seq_s = string.format('%d', seq)
 local prev_s = '0'
 local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)

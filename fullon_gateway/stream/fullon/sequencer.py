@@ -41,7 +41,7 @@ JOBS_PER_CALL = 200  # bounds how long one script holds Redis
 #       jobs that share mode, key, unit and note (sources.py): those 4, the number of
 #       fields n, then n fields (one per job; '' for a job without one). A ticker batch
 #       is one group per exchange: one argument per ticker instead of five.
-_LUA = """
+_LUA = names.NEXT_SEQ_LUA + """
 local P, hlen, W = ARGV[1], ARGV[2], tonumber(ARGV[4])
 -- A rescan before any digest exists records the current state without sequencing it:
 -- values that were there before the gateway first ran are state, not changes.
@@ -52,13 +52,7 @@ local prevs, heads, emitted = {}, {}, 0
 
 local function emit(unit, key, field, op, raw)
   if baseline then return end
-  local seq = redis.call('INCR', KEYS[1])
-  if seq == 1 then  -- the counter was missing: restart it from the clock (publish.py)
-    local t = redis.call('TIME')
-    redis.call('SET', KEYS[1], t[1] .. string.format('%06d', tonumber(t[2])))
-    seq = redis.call('INCR', KEYS[1])
-    redis.call('SET', KEYS[2], string.format('%d', seq))
-  end
+  local seq = next_seq(KEYS[1], KEYS[2])
   local seq_s = string.format('%d', seq)
   local hist = P .. 'history:' .. unit
   local prev_s = prevs[unit]
