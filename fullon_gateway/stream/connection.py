@@ -40,6 +40,7 @@ from aiohttp import WSMsgType, web
 
 from fullon_gateway.auth.identity import Caller
 from fullon_gateway.metrics import Metrics
+from fullon_gateway.stream.burst import Burst
 from fullon_gateway.stream.counters import StreamCounters
 from fullon_gateway.stream.frames import ws_text_header
 
@@ -59,7 +60,8 @@ class Connection:
 
     def __init__(self, ws: web.WebSocketResponse, metrics: Metrics, queue_limit: int,
                  batch: bool, label: str = "", counters: StreamCounters | None = None,
-                 transport: asyncio.WriteTransport | None = None) -> None:
+                 transport: asyncio.WriteTransport | None = None,
+                 burst: Burst | None = None) -> None:
         self.ws = ws
         self.metrics = metrics
         self.counters = counters or StreamCounters(metrics)
@@ -90,6 +92,9 @@ class Connection:
         self._direct = None if batch or ws.compress else transport
         self._idle = False  # the writer is parked on _wake with nothing in hand
         self.direct_writes = 0  # frames that took the direct write (a plain int: cheap)
+        self.direct_sends = 0  # transport writes they took (fewer: a burst's share one)
+        self._burst = burst  # the hub's: direct writes during one read, sent together
+        self._held: list[bytes] | None = None  # this socket's frames in the open burst
         self._writer: asyncio.Task[None] | None = None
         self._reader_task: asyncio.Task[Any] | None = None
         self._close_task: asyncio.Task[None] | None = None
@@ -111,21 +116,45 @@ class Connection:
 
     def write_now(self, frame: bytes, ts: float | None = None) -> bool:
         """Write ``frame`` to the transport at once if it would be the next frame on the
-        wire and the kernel took everything before it; False: queue it instead."""
-        t = self._direct
-        if (t is None or not self._idle or self._queue or self.closing
-                or t.get_write_buffer_size() or t.is_closing() or self.ws.closed):
-            return False
-        try:
-            t.write(ws_text_header(len(frame)) + frame)
-        except (ConnectionError, RuntimeError) as exc:
-            # The peer went away; the reader notices and cleans up.
-            log.debug("direct write to %s failed: %r", self.label, exc)
-            return True
+        wire and the kernel took everything before it; False: queue it instead. While
+        the hub's burst is open the write is held and sent with the socket's other
+        frames of that read in one send (burst.py)."""
+        held = self._held
+        if held is not None:
+            # Frames already held in this burst: this one follows them (nothing was
+            # written since, so the checks below still hold).
+            held.append(ws_text_header(len(frame)) + frame)
+        else:
+            t = self._direct
+            if (t is None or not self._idle or self._queue or self.closing
+                    or t.get_write_buffer_size() or t.is_closing() or self.ws.closed):
+                return False
+            burst = self._burst
+            if burst is not None and burst.open:
+                self._held = [ws_text_header(len(frame)) + frame]
+                burst.held.append(self)
+            else:
+                self._write(t, ws_text_header(len(frame)) + frame)
         self.direct_writes += 1
         if ts is not None:
             self._observe(ts)
         return True
+
+    def flush_held(self) -> None:
+        """Send what this socket held during the burst (burst.Burst.flush calls it)."""
+        held, self._held = self._held, None
+        t = self._direct
+        if held is None or t is None or t.is_closing():
+            return
+        self._write(t, held[0] if len(held) == 1 else b"".join(held))
+
+    def _write(self, t: asyncio.WriteTransport, data: bytes) -> None:
+        self.direct_sends += 1
+        try:
+            t.write(data)
+        except (ConnectionError, RuntimeError) as exc:
+            # The peer went away; the reader notices and cleans up.
+            log.debug("direct write to %s failed: %r", self.label, exc)
 
     def enqueue(self, frame: bytes, ckey: Any = None, ts: float | None = None,
                 stream: str = "reply") -> None:
@@ -144,6 +173,8 @@ class Connection:
         q = self._queue
         q.append(slot)
         self._live += 1
+        if self._burst is not None:
+            self._burst.woke = True
         if self._live > self.queue_limit:
             self._slow_consumer()
             return

@@ -87,7 +87,8 @@ class _Session:
         await ws.prepare(self.request)
         batch = self.request.query.get("batch", "") in ("1", "true")
         conn = Connection(ws, self.app[METRICS], s.ws_queue_limit, batch, self.label,
-                          self.service.counters, self.request.transport)
+                          self.service.counters, self.request.transport,
+                          self.service.fanout.hub.burst)
         conn.start()
         try:
             caller = await self._authenticate(conn)

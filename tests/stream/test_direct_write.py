@@ -3,7 +3,7 @@ when a socket is idle, the queue and writer task otherwise, with the same order.
 
 from __future__ import annotations
 
-from fullon_gateway.keys import AUTH, SOCKETS
+from fullon_gateway.keys import AUTH, REDIS, SOCKETS
 from tests.stream.support import (
     connect,
     login,
@@ -113,4 +113,25 @@ async def test_batch_sockets_keep_the_writer(client, make_account):
     (conn,) = list(client.app[SOCKETS])
     assert not conn.direct
     assert conn.direct_writes == 0
+    await ws.close()
+
+
+async def test_changes_that_reach_the_hub_in_one_read_take_one_send(client, make_account):
+    """Five tickers published in one Redis pipeline reach the hub in one read (Redis
+    writes a subscriber's pending messages with one write); the idle socket gets all
+    five with one transport write (burst.py), in publish order, none conflated."""
+    acct = await make_account()
+    ws = await connect(client, acct.token)
+    await subscribe(ws, {"stream": "tickers", "exchange": "kraken", "symbols": ["BTC/USD"]})
+    (conn,) = list(client.app[SOCKETS])
+    writes, sends = conn.direct_writes, conn.direct_sends
+    pub = publisher(client)
+    async with client.app[REDIS].pipeline(transaction=False) as pipe:
+        for i in range(5):
+            await pub.ticker("kraken", "BTC/USD", {"price": i}, pipeline=pipe)
+        await pipe.execute()
+    prices = [(await recv(ws))["result"]["price"] for _ in range(5)]
+    assert prices == [0, 1, 2, 3, 4]
+    assert conn.direct_writes == writes + 5
+    assert conn.direct_sends == sends + 1, "the five frames were not sent together"
     await ws.close()

@@ -1,0 +1,47 @@
+"""The frames written at once while the hub dispatches one read, one send per socket.
+
+When the gateway falls behind, one read of the pub/sub connection brings several
+messages, and a socket that wants several of them would get one ``send`` per frame:
+the kernel's per-send cost (~8-17 µs on loopback here, scripts/bench/sendcost.py) is
+most of a delivery. While a burst is open, a socket's direct write
+(connection.Connection.write_now) is held instead; ``flush`` writes what each socket
+holds with one send. The hub opens a burst before it dispatches a read and flushes it
+before it yields to the event loop (so nothing else can write to a socket between a
+held frame and its flush: the order on the wire is the order of the writes) and once
+the read was dispatched.
+
+Invariant: a socket holds frames only while a burst is open, and it is then in
+``held`` exactly once.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Holder(Protocol):
+    def flush_held(self) -> None: ...
+
+
+class Burst:
+    __slots__ = ("held", "open", "woke")
+
+    def __init__(self) -> None:
+        self.open = False
+        self.held: list[Holder] = []  # the sockets holding frames, in first-held order
+        # A socket's writer task was woken (a frame was queued, not written at once): the
+        # hub lets the writers run before its next message, as it always did.
+        self.woke = False
+
+    def begin(self) -> None:
+        self.open = True
+        self.woke = False
+
+    def flush(self) -> None:
+        """Write what every socket holds and close the burst."""
+        self.open = False
+        held = self.held
+        if held:
+            self.held = []
+            for conn in held:
+                conn.flush_held()
