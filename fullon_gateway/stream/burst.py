@@ -33,8 +33,10 @@ class Burst:
         # hub lets the writers run before its next message, as it always did.
         self.woke = False
 
-    def begin(self) -> None:
-        self.open = True
+    def begin(self, hold: bool = True) -> None:
+        """Start a stretch of dispatching; ``hold``: hold direct writes until ``flush``
+        (false when the read brought one message: each socket gets one frame at most)."""
+        self.open = hold
         self.woke = False
 
     def flush(self) -> None:

@@ -289,7 +289,7 @@ class Hub:
                 continue
             idle_pings = 0
             burst = self.burst
-            burst.begin()
+            burst.begin(hold=len(replies) > 1)
             try:
                 await self._dispatch(replies, burst)
             finally:

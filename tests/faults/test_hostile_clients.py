@@ -324,8 +324,12 @@ async def test_file_limit_is_never_reached(servers, tmp_path):
     """With a 256-descriptor file limit and no per-address cap, 400 connections from one
     address: those past the total cap (below the file limit) get a clear 503 at once, no
     accept() fails for want of descriptors, and nothing is logged per connection."""
+    # Timers far longer than the test: on a loaded machine the 400 reads below can
+    # outlast the 15 s keep-alive (an admitted connection closed by it reads as b"") and
+    # two 10 s log intervals (each summary line quotes the last refusal).
     with gateway(servers, tmp_path, file_limit=256, max_connections_per_address=0,
-                 db_pool_max=4) as srv:
+                 db_pool_max=4, keepalive_timeout=120.0, body_timeout=120.0,
+                 resource_log_interval=120) as srv:
         port = _port(srv)
         held, answers = [], []
         for _ in range(400):
