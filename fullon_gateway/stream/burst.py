@@ -5,10 +5,12 @@ messages, and a socket that wants several of them would get one ``send`` per fra
 the kernel's per-send cost (~8-17 µs on loopback here, scripts/bench/sendcost.py) is
 most of a delivery. While a burst is open, a socket's direct write
 (connection.Connection.write_now) is held instead; ``flush`` writes what each socket
-holds with one send. The hub opens a burst before it dispatches a read and flushes it
+holds with one send. The hub begins a burst before it dispatches a read and flushes it
 before it yields to the event loop (so nothing else can write to a socket between a
 held frame and its flush: the order on the wire is the order of the writes) and once
-the read was dispatched.
+the read was dispatched. The first fanned-out message of a read is written at once
+and only later ones are held, so a read that brings one message (a broadcast) waits
+for nothing: a socket then gets two sends for a read of k messages instead of k.
 
 Invariant: a socket holds frames only while a burst is open, and it is then in
 ``held`` exactly once.
@@ -33,10 +35,10 @@ class Burst:
         # hub lets the writers run before its next message, as it always did.
         self.woke = False
 
-    def begin(self, hold: bool = True) -> None:
-        """Start a stretch of dispatching; ``hold``: hold direct writes until ``flush``
-        (false when the read brought one message: each socket gets one frame at most)."""
-        self.open = hold
+    def begin(self) -> None:
+        """Start a stretch of dispatching: direct writes go out at once until the hub
+        sets ``open`` (from its second fanned-out message on), then are held."""
+        self.open = False
         self.woke = False
 
     def flush(self) -> None:

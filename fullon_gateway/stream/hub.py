@@ -289,7 +289,7 @@ class Hub:
                 continue
             idle_pings = 0
             burst = self.burst
-            burst.begin(hold=len(replies) > 1)
+            burst.begin()
             try:
                 await self._dispatch(replies, burst)
             finally:
@@ -301,8 +301,9 @@ class Hub:
                     log.exception("hub batch callback failed")
 
     async def _dispatch(self, replies: list[Any], burst: Burst) -> None:
-        """Hand every message of one read to its listener. The burst is open throughout
-        and flushed before every yield to the loop (burst.py)."""
+        """Hand every message of one read to its listener. From the second fanned-out
+        message on the burst holds direct writes; it is flushed before every yield to
+        the loop and once the read was dispatched (burst.py)."""
         exact, globs = self._exact, self._globs
         for reply in replies:
             kind = reply[0]
@@ -324,7 +325,9 @@ class Hub:
                 entry.listener(name, data)
             except Exception:
                 log.exception("hub listener failed on %s", name)
-            if entry.pace and burst.woke:
+            if not entry.pace:
+                continue
+            if burst.woke:
                 # A socket writer got work: let the writers run before the next
                 # message, or two publishes that arrive together conflate on every
                 # queued socket before its writer sent the first (measured: 3x the
@@ -332,6 +335,11 @@ class Hub:
                 burst.flush()
                 await asyncio.sleep(0)
                 burst.begin()
+            else:
+                # The first fanned-out message was written at once (a lone one, a
+                # broadcast, waits for nothing); the frames of the later ones are held
+                # and each socket's sent together at the flush.
+                burst.open = True
 
     def _confirmed_one(self, pattern: bool, wire_name: bytes) -> None:
         if self._unconfirmed > 0:
