@@ -36,6 +36,9 @@ from fullon_gateway.stream.names import glob_escape
 
 log = logging.getLogger(__name__)
 
+# Sequencer steps one process keeps in flight (see Watcher._kick).
+STEPS_IN_FLIGHT = 2
+
 # K keyspace, E keyevent, g generic (del, expire), $ strings (SETEX), l lists, h hashes,
 # x expired, e evicted.
 NEEDED_FLAGS = "KEg$lhxe"
@@ -64,7 +67,7 @@ class Watcher:
         # Jobs are deduplicated, so this holds at most one entry per streamed key (or
         # ticker field) whatever the write rate: it needs no bound of its own.
         self._pending: dict[Job, None] = {}
-        self._flusher: asyncio.Task[None] | None = None
+        self._steps: set[asyncio.Task[None]] = set()  # sequencer steps in flight
         self._task: asyncio.Task[None] | None = None
         self._rescan: asyncio.Task[None] | None = None
         self._subscribed = False  # every subscription confirmed once
@@ -110,7 +113,7 @@ class Watcher:
         waiter.cancel()
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._task, self._rescan, self._flusher) if t is not None]
+        tasks = [t for t in (self._task, self._rescan, *self._steps) if t is not None]
         for task in tasks:
             task.cancel()
         # Bounded: shutdown must not wait on a Redis that stopped answering.
@@ -210,23 +213,30 @@ class Watcher:
         self._pending[job] = None
 
     def _kick(self) -> None:
-        """After the hub dispatched a socket read: one step for all it brought. While a
-        step is in flight, what arrives waits for it and then goes in the next one (the
-        step compares state, so one step at a time loses nothing and batches best)."""
-        if self._pending and self._subscribed and (self._flusher is None
-                                                   or self._flusher.done()):
-            self._flusher = asyncio.get_running_loop().create_task(self._flush())
-
-    async def _flush(self) -> None:
-        while self._pending:
+        """After the hub dispatched a socket read: one step for all it brought, at once
+        while fewer than STEPS_IN_FLIGHT are running; otherwise what arrives waits and
+        goes in the next step when one finishes. A step compares state, so a write
+        that waits can be conflated with a newer one of the same value: steps sent at
+        once keep that rare (a key written every ms is stepped before its next write),
+        and the bound keeps batches large when the writes outrun Redis."""
+        while self._pending and self._subscribed and len(self._steps) < STEPS_IN_FLIGHT:
             jobs = list(self._pending)
             self._pending.clear()
-            try:
-                await self.sequencer.run(jobs)
-            except (RedisError, OSError) as exc:
-                # Another process's step, or the rescan after the reconnect, catches it.
-                log.warning("fullon sequencer step failed (%d keys): %r", len(jobs), exc)
-                return
+            step = asyncio.get_running_loop().create_task(self._step(jobs))
+            self._steps.add(step)
+            step.add_done_callback(self._stepped)
+
+    def _stepped(self, step: asyncio.Task[None]) -> None:
+        self._steps.discard(step)
+        if not step.cancelled():
+            self._kick()
+
+    async def _step(self, jobs: list[Job]) -> None:
+        try:
+            await self.sequencer.run(jobs)
+        except (RedisError, OSError) as exc:
+            # Another process's step, or the rescan after the reconnect, catches it.
+            log.warning("fullon sequencer step failed (%d keys): %r", len(jobs), exc)
 
     async def rescan(self) -> None:
         """Sequence whatever differs from the digests in every streamed key."""
