@@ -1,0 +1,165 @@
+"""The floor under a 10,000-socket broadcast on this machine: plain sockets, no framing.
+
+    python scripts/bench/broadcast_floor.py [--sockets 10000] [--senders 1] [--receivers 4]
+                                            [--broadcasts 10] [--rate 2]
+
+``--senders`` forked processes each hold their share of N loopback TCP connections
+(TCP_NODELAY, as aiohttp sets it) and, per broadcast, ``socket.send`` one 300-byte
+message carrying the publish time to each of them; ``--receivers`` forked processes
+read them with epoll, as the bench clients do, and timestamp each arrival. Prints
+publish -> receive p50/p99 over every delivery and the CPU per send and per receive.
+
+Why: broadcast.py's target (p99 <= 100 ms at 10,000 subscribers) is bounded by what
+the kernel and the clients cost on the same two cores, whatever the server's Python
+does. This is that bound for one sending process and for two (the gateway's own
+figures in broadcast.py: one process, and ``--variants a,a2`` for two).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import select
+import socket
+import struct
+import time
+
+_SIZE = 300
+_STOP = bytes(8)
+
+
+def _now() -> float:
+    # CLOCK_MONOTONIC is one clock for every process of the machine.
+    return time.clock_gettime(time.CLOCK_MONOTONIC)
+
+
+def _sender(listener: socket.socket, count: int, control: int, report: int) -> None:
+    conns = []
+    for _ in range(count):
+        conn, _ = listener.accept()
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn.setblocking(False)
+        conns.append(conn)
+    os.write(report, b"s")
+    cpu = 0.0
+    while True:
+        stamp = os.read(control, 8)
+        if len(stamp) < 8 or stamp == _STOP:
+            break
+        c0 = time.process_time()
+        msg = stamp + b"x" * (_SIZE - 8)
+        for conn in conns:
+            conn.send(msg)
+        cpu += time.process_time() - c0
+    os.write(report, struct.pack("d", cpu))
+    os._exit(0)
+
+
+def _receiver(ports: list[int], per_port: int, broadcasts: int, out: int, report: int) -> None:
+    conns = [socket.create_connection(("127.0.0.1", port))
+             for port in ports for _ in range(per_port)]
+    poller = select.epoll()
+    by_fd = {}
+    for conn in conns:
+        conn.setblocking(False)
+        poller.register(conn.fileno(), select.EPOLLIN)
+        by_fd[conn.fileno()] = conn
+    os.write(report, b"r")
+    latencies: list[float] = []
+    need = broadcasts * len(conns)
+    c0 = time.process_time()
+    while len(latencies) < need:
+        for fd, _ in poller.poll(1.0):
+            data = by_fd[fd].recv(65536)
+            now = _now()
+            for off in range(0, len(data) - 7, _SIZE):
+                latencies.append(now - struct.unpack_from("d", data, off)[0])
+    cpu = time.process_time() - c0
+    body = struct.pack(f"d{len(latencies)}d", cpu, *latencies)
+    with os.fdopen(out, "wb") as f:
+        f.write(struct.pack("q", len(body)) + body)
+    os._exit(0)
+
+
+def _read_exactly(fd: int, n: int) -> bytes:
+    buf = b""
+    while len(buf) < n:
+        chunk = os.read(fd, n - len(buf))
+        if not chunk:
+            raise EOFError("a receiver died")
+        buf += chunk
+    return buf
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sockets", type=int, default=10_000)
+    ap.add_argument("--senders", type=int, default=1)
+    ap.add_argument("--receivers", type=int, default=4)
+    ap.add_argument("--broadcasts", type=int, default=10)
+    ap.add_argument("--rate", type=float, default=2.0, help="broadcasts per second")
+    a = ap.parse_args()
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    per_pair = a.sockets // (a.senders * a.receivers)
+    n = per_pair * a.senders * a.receivers
+    listeners = []
+    for _ in range(a.senders):
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4096)
+        listeners.append(listener)
+    report_r, report_w = os.pipe()
+    controls, pids = [], []
+    for listener in listeners:
+        control_r, control_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            _sender(listener, per_pair * a.receivers, control_r, report_w)
+        controls.append(control_w)
+        pids.append(pid)
+    outs = []
+    ports = [listener.getsockname()[1] for listener in listeners]
+    for _ in range(a.receivers):
+        out_r, out_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            _receiver(ports, per_pair, a.broadcasts, out_w, report_w)
+        os.close(out_w)
+        outs.append(out_r)
+        pids.append(pid)
+    for _ in range(a.senders + a.receivers):
+        os.read(report_r, 1)
+    time.sleep(0.5)  # pacing of the load, not synchronization: every peer said ready
+    for _ in range(a.broadcasts):
+        stamp = struct.pack("d", _now())
+        for control in controls:
+            os.write(control, stamp)
+        time.sleep(1 / a.rate)
+    latencies: list[float] = []
+    receive_cpu = 0.0
+    for out in outs:
+        size = struct.unpack("q", _read_exactly(out, 8))[0]
+        body = _read_exactly(out, size)
+        receive_cpu += struct.unpack_from("d", body)[0]
+        latencies += struct.unpack_from(f"{size // 8 - 1}d", body, 8)
+    for control in controls:
+        os.write(control, _STOP)
+    send_cpu = sum(struct.unpack("d", _read_exactly(report_r, 8))[0] for _ in listeners)
+    for pid in pids:
+        os.waitpid(pid, 0)
+    latencies.sort()
+
+    def q(p: float) -> float:
+        return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000
+
+    total = a.broadcasts * n
+    print(f"{n} sockets, {a.senders} sender(s), {a.receivers} receiver(s), {a.broadcasts} "
+          f"broadcasts at {a.rate}/s: p50 {q(0.5):.1f} ms, p99 {q(0.99):.1f} ms, "
+          f"max {q(1.0):.1f} ms; CPU {send_cpu / total * 1e6:.1f} µs per send, "
+          f"{receive_cpu / total * 1e6:.1f} µs per receive")
+
+
+if __name__ == "__main__":
+    main()
