@@ -25,6 +25,10 @@ was negotiated (aiohttp compresses large frames in an executor, so a direct writ
 could overtake one). Everything else - a client that is not reading, a frame arriving
 while the writer sends - takes the queue and the writer task, with aiohttp's
 ``send_frame`` and its flow control.
+
+Over 300 lines on purpose: the direct write, the held frames of a burst (burst.py),
+the queue and the writer decide together which frame is next on the wire; split, the
+order invariant would live in no one place.
 """
 
 from __future__ import annotations

@@ -15,6 +15,10 @@ dispatched, no per-message timeout or retry scope.
 When the connection drops, the hub reconnects with backoff, resubscribes every
 channel and, once Redis confirmed them all, runs the reconnect callbacks so that the
 streams can resync what they may have missed meanwhile.
+
+Over 300 lines on purpose: the subscriptions, the reconnect loop and the read loop
+share the connection's state (what is subscribed, what Redis confirmed, the
+generation), and each of them is only right read beside the other two.
 """
 
 from __future__ import annotations
