@@ -1,4 +1,4 @@
-"""The direct write (connection.py, ADR 006): frames written to the transport at once
+"""The direct write (connection.py, ADR-007): frames written to the transport at once
 when a socket is idle, the queue and writer task otherwise, with the same order."""
 
 from __future__ import annotations
