@@ -159,6 +159,10 @@ class Connection:
         except (ConnectionError, RuntimeError) as exc:
             # The peer went away; the reader notices and cleans up.
             log.debug("direct write to %s failed: %r", self.label, exc)
+        except Exception:
+            # Never raised by asyncio's or uvloop's transports (they report write errors
+            # to the protocol), but a burst's flush must go on to the other sockets.
+            log.exception("direct write to %s failed", self.label)
 
     def enqueue(self, frame: bytes, ckey: Any = None, ts: float | None = None,
                 stream: str = "reply") -> None:

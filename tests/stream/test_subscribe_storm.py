@@ -9,7 +9,7 @@ import aiohttp
 from fullon_gateway.keys import STREAMS
 from tests.stream.support import WS, publisher, recv
 
-STORM = 400  # CI size; the benchmark (scripts/bench/storm.py) runs 10,000
+STORM = 400  # CI size; the benchmark (scripts/bench/broadcast.py, its connect phase) runs 10,000
 SYMBOLS = 500  # a large snapshot (~30 KB), so reads hold their connection a while
 
 

@@ -113,6 +113,7 @@ class Watcher:
         waiter.cancel()
 
     async def stop(self) -> None:
+        self._subscribed = False  # first: no step starts while the others are awaited
         tasks = [t for t in (self._task, self._rescan, *self._steps) if t is not None]
         for task in tasks:
             task.cancel()
@@ -237,6 +238,8 @@ class Watcher:
         except (RedisError, OSError) as exc:
             # Another process's step, or the rescan after the reconnect, catches it.
             log.warning("fullon sequencer step failed (%d keys): %r", len(jobs), exc)
+        except Exception:
+            log.exception("fullon sequencer step failed (%d keys)", len(jobs))
 
     async def rescan(self) -> None:
         """Sequence whatever differs from the digests in every streamed key."""
