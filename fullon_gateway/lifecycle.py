@@ -104,7 +104,8 @@ async def hub(app: web.Application) -> AsyncIterator[None]:
     """app[HUB]: the process's one pub/sub connection."""
     settings = app[SETTINGS]
     assert settings.redis_url
-    async with Hub(settings.redis_url, settings.redis_prefix) as the_hub:
+    async with Hub(settings.redis_url, settings.redis_prefix,
+                   settings.redis_idle_ping) as the_hub:
         app[HUB] = the_hub
 
         async def count_reconnect() -> None:

@@ -66,6 +66,10 @@ class Settings:
     # environments (or two test workers) can share one Redis server. Empty in production
     # so the names match fullon_cache exactly.
     redis_prefix: str = ""
+    # Seconds the pub/sub connection may be silent before the hub pings Redis; one that
+    # stays silent through two pings is dropped and replaced (a partition or a lost NAT
+    # entry sends no EOF), and the streams resync.
+    redis_idle_ping: float = 5.0
     # Absolute after load_settings; see the module docstring for how it is found.
     state_dir: str = field(default_factory=default_state_dir)
     db_pool_min: int = 2
@@ -242,7 +246,7 @@ def _validate(s: Settings) -> None:
     # that always time out, or a hasher that cannot start.
     for name in ("dependency_timeout", "api_key_touch_interval", "ws_heartbeat",
                  "ws_auth_timeout", "ws_revocation_check", "argon2_time_cost",
-                 "argon2_parallelism", "dashboard_stale_after"):
+                 "argon2_parallelism", "dashboard_stale_after", "redis_idle_ping"):
         if getattr(s, name) <= 0:
             raise SettingsError(f"{name} must be greater than zero")
     for name in ("body_timeout", "keepalive_timeout", "resource_log_interval"):
