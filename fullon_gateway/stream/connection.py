@@ -98,7 +98,8 @@ class Connection:
         self.direct_writes = 0  # frames that took the direct write (a plain int: cheap)
         self.direct_sends = 0  # transport writes they took (fewer: a burst's share one)
         self._burst = burst  # the hub's: direct writes during one read, sent together
-        self._held: list[bytes] | None = None  # this socket's frames in the open burst
+        # This socket's frames in the open burst: header, frame, header, frame...
+        self._held: list[bytes] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._reader_task: asyncio.Task[Any] | None = None
         self._close_task: asyncio.Task[None] | None = None
@@ -126,8 +127,9 @@ class Connection:
         held = self._held
         if held is not None:
             # Frames already held in this burst: this one follows them (nothing was
-            # written since, so the checks below still hold).
-            held.append(ws_text_header(len(frame)) + frame)
+            # written since, so the checks below still hold). Header and frame are kept
+            # apart: the flush joins them all in one copy.
+            held += (ws_text_header(len(frame)), frame)
         else:
             t = self._direct
             if (t is None or not self._idle or self._queue or self.closing
@@ -135,7 +137,7 @@ class Connection:
                 return False
             burst = self._burst
             if burst is not None and burst.open:
-                self._held = [ws_text_header(len(frame)) + frame]
+                self._held = [ws_text_header(len(frame)), frame]
                 burst.held.append(self)
             else:
                 self._write(t, ws_text_header(len(frame)) + frame)
@@ -150,7 +152,7 @@ class Connection:
         t = self._direct
         if held is None or t is None or t.is_closing():
             return
-        self._write(t, held[0] if len(held) == 1 else b"".join(held))
+        self._write(t, b"".join(held))
 
     def _write(self, t: asyncio.WriteTransport, data: bytes) -> None:
         self.direct_sends += 1
