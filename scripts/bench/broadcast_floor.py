@@ -24,6 +24,7 @@ import select
 import socket
 import struct
 import time
+from typing import NamedTuple
 
 _SIZE = 300
 _STOP = bytes(8)
@@ -92,20 +93,28 @@ def _read_exactly(fd: int, n: int) -> bytes:
     return buf
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--sockets", type=int, default=10_000)
-    ap.add_argument("--senders", type=int, default=1)
-    ap.add_argument("--receivers", type=int, default=4)
-    ap.add_argument("--broadcasts", type=int, default=10)
-    ap.add_argument("--rate", type=float, default=2.0, help="broadcasts per second")
-    a = ap.parse_args()
-    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    per_pair = a.sockets // (a.senders * a.receivers)
-    n = per_pair * a.senders * a.receivers
+class Floor(NamedTuple):
+    sockets: int
+    senders: int
+    p50: float  # ms, publish -> receive over every delivery
+    p99: float
+    max: float
+    send_us: float  # CPU per send, every sender together
+    receive_us: float
+
+    def line(self) -> str:
+        return (f"p50 {self.p50:.1f} ms, p99 {self.p99:.1f} ms, max {self.max:.1f} ms; CPU "
+                f"{self.send_us:.1f} µs per send, {self.receive_us:.1f} µs per receive")
+
+
+def measure(sockets: int = 10_000, senders: int = 1, receivers: int = 4,
+            broadcasts: int = 10, rate: float = 2.0) -> Floor:
+    """One floor run: ``broadcasts`` broadcasts at ``rate``/s to ``sockets`` sockets held
+    by ``senders`` processes (the caller's descriptor limit must allow it)."""
+    per_pair = sockets // (senders * receivers)
+    n = per_pair * senders * receivers
     listeners = []
-    for _ in range(a.senders):
+    for _ in range(senders):
         listener = socket.socket()
         listener.bind(("127.0.0.1", 0))
         listener.listen(4096)
@@ -116,37 +125,44 @@ def main() -> None:
         control_r, control_w = os.pipe()
         pid = os.fork()
         if pid == 0:
-            _sender(listener, per_pair * a.receivers, control_r, report_w)
+            _sender(listener, per_pair * receivers, control_r, report_w)
+        os.close(control_r)
         controls.append(control_w)
         pids.append(pid)
     outs = []
     ports = [listener.getsockname()[1] for listener in listeners]
-    for _ in range(a.receivers):
+    for _ in range(receivers):
         out_r, out_w = os.pipe()
         pid = os.fork()
         if pid == 0:
-            _receiver(ports, per_pair, a.broadcasts, out_w, report_w)
+            _receiver(ports, per_pair, broadcasts, out_w, report_w)
         os.close(out_w)
         outs.append(out_r)
         pids.append(pid)
-    for _ in range(a.senders + a.receivers):
+    for _ in range(senders + receivers):
         os.read(report_r, 1)
+    for listener in listeners:
+        listener.close()  # every sender has accepted its share
     time.sleep(0.5)  # pacing of the load, not synchronization: every peer said ready
-    for _ in range(a.broadcasts):
+    for _ in range(broadcasts):
         stamp = struct.pack("d", _now())
         for control in controls:
             os.write(control, stamp)
-        time.sleep(1 / a.rate)
+        time.sleep(1 / rate)
     latencies: list[float] = []
     receive_cpu = 0.0
     for out in outs:
         size = struct.unpack("q", _read_exactly(out, 8))[0]
         body = _read_exactly(out, size)
+        os.close(out)
         receive_cpu += struct.unpack_from("d", body)[0]
         latencies += struct.unpack_from(f"{size // 8 - 1}d", body, 8)
     for control in controls:
         os.write(control, _STOP)
+        os.close(control)
     send_cpu = sum(struct.unpack("d", _read_exactly(report_r, 8))[0] for _ in listeners)
+    os.close(report_r)
+    os.close(report_w)
     for pid in pids:
         os.waitpid(pid, 0)
     latencies.sort()
@@ -154,11 +170,24 @@ def main() -> None:
     def q(p: float) -> float:
         return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000
 
-    total = a.broadcasts * n
-    print(f"{n} sockets, {a.senders} sender(s), {a.receivers} receiver(s), {a.broadcasts} "
-          f"broadcasts at {a.rate}/s: p50 {q(0.5):.1f} ms, p99 {q(0.99):.1f} ms, "
-          f"max {q(1.0):.1f} ms; CPU {send_cpu / total * 1e6:.1f} µs per send, "
-          f"{receive_cpu / total * 1e6:.1f} µs per receive")
+    total = broadcasts * n
+    return Floor(n, senders, q(0.5), q(0.99), q(1.0), send_cpu / total * 1e6,
+                 receive_cpu / total * 1e6)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sockets", type=int, default=10_000)
+    ap.add_argument("--senders", type=int, default=1)
+    ap.add_argument("--receivers", type=int, default=4)
+    ap.add_argument("--broadcasts", type=int, default=10)
+    ap.add_argument("--rate", type=float, default=2.0, help="broadcasts per second")
+    a = ap.parse_args()
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    f = measure(a.sockets, a.senders, a.receivers, a.broadcasts, a.rate)
+    print(f"{f.sockets} sockets, {a.senders} sender(s), {a.receivers} receiver(s), "
+          f"{a.broadcasts} broadcasts at {a.rate}/s: {f.line()}")
 
 
 if __name__ == "__main__":
