@@ -18,13 +18,17 @@ figures in broadcast.py: one process, and ``--variants a,a2`` for two).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
 import select
+import signal
 import socket
 import struct
 import time
-from typing import NamedTuple
+import traceback
+from collections.abc import Callable
+from typing import Any, NamedTuple, NoReturn
 
 _SIZE = 300
 _STOP = bytes(8)
@@ -83,12 +87,24 @@ def _receiver(ports: list[int], per_port: int, broadcasts: int, out: int, report
     os._exit(0)
 
 
-def _read_exactly(fd: int, n: int) -> bytes:
+def _child(body: Callable[..., None], *args: Any) -> NoReturn:
+    """Run a forked child's ``body``; whatever it raises, the child ends here and never
+    unwinds into the parent's code (``body`` exits 0 itself when it completed)."""
+    try:
+        body(*args)
+    except BaseException:
+        traceback.print_exc()
+    os._exit(1)
+
+
+def _read_exactly(fd: int, n: int, deadline: float) -> bytes:
     buf = b""
     while len(buf) < n:
+        if not select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0]:
+            raise TimeoutError("a floor process did not report in time")
         chunk = os.read(fd, n - len(buf))
         if not chunk:
-            raise EOFError("a receiver died")
+            raise EOFError("a floor process died")
         buf += chunk
     return buf
 
@@ -105,6 +121,35 @@ class Floor(NamedTuple):
     def line(self) -> str:
         return (f"p50 {self.p50:.1f} ms, p99 {self.p99:.1f} ms, max {self.max:.1f} ms; CPU "
                 f"{self.send_us:.1f} µs per send, {self.receive_us:.1f} µs per receive")
+
+
+def _run(listeners: list[socket.socket], controls: list[int], outs: list[int],
+         report_r: int, broadcasts: int, rate: float,
+         children: int) -> tuple[list[float], float, float]:
+    """The parent's side of one floor run: (latencies, receive CPU, send CPU)."""
+    deadline = time.monotonic() + 120 + broadcasts / rate  # connecting 10,000 takes ~10 s
+    for _ in range(children):
+        _read_exactly(report_r, 1, deadline)
+    for listener in listeners:
+        listener.close()  # every sender has accepted its share
+    time.sleep(0.5)  # pacing of the load, not synchronization: every peer said ready
+    for _ in range(broadcasts):
+        stamp = struct.pack("d", _now())
+        for control in controls:
+            os.write(control, stamp)
+        time.sleep(1 / rate)
+    latencies: list[float] = []
+    receive_cpu = 0.0
+    for out in outs:
+        size = struct.unpack("q", _read_exactly(out, 8, deadline))[0]
+        body = _read_exactly(out, size, deadline)
+        receive_cpu += struct.unpack_from("d", body)[0]
+        latencies += struct.unpack_from(f"{size // 8 - 1}d", body, 8)
+    for control in controls:
+        os.write(control, _STOP)
+    send_cpu = sum(struct.unpack("d", _read_exactly(report_r, 8, deadline))[0]
+                   for _ in listeners)
+    return latencies, receive_cpu, send_cpu
 
 
 def measure(sockets: int = 10_000, senders: int = 1, receivers: int = 4,
@@ -125,7 +170,7 @@ def measure(sockets: int = 10_000, senders: int = 1, receivers: int = 4,
         control_r, control_w = os.pipe()
         pid = os.fork()
         if pid == 0:
-            _sender(listener, per_pair * receivers, control_r, report_w)
+            _child(_sender, listener, per_pair * receivers, control_r, report_w)
         os.close(control_r)
         controls.append(control_w)
         pids.append(pid)
@@ -135,36 +180,26 @@ def measure(sockets: int = 10_000, senders: int = 1, receivers: int = 4,
         out_r, out_w = os.pipe()
         pid = os.fork()
         if pid == 0:
-            _receiver(ports, per_pair, broadcasts, out_w, report_w)
+            _child(_receiver, ports, per_pair, broadcasts, out_w, report_w)
         os.close(out_w)
         outs.append(out_r)
         pids.append(pid)
-    for _ in range(senders + receivers):
-        os.read(report_r, 1)
-    for listener in listeners:
-        listener.close()  # every sender has accepted its share
-    time.sleep(0.5)  # pacing of the load, not synchronization: every peer said ready
-    for _ in range(broadcasts):
-        stamp = struct.pack("d", _now())
-        for control in controls:
-            os.write(control, stamp)
-        time.sleep(1 / rate)
-    latencies: list[float] = []
-    receive_cpu = 0.0
-    for out in outs:
-        size = struct.unpack("q", _read_exactly(out, 8))[0]
-        body = _read_exactly(out, size)
-        os.close(out)
-        receive_cpu += struct.unpack_from("d", body)[0]
-        latencies += struct.unpack_from(f"{size // 8 - 1}d", body, 8)
-    for control in controls:
-        os.write(control, _STOP)
-        os.close(control)
-    send_cpu = sum(struct.unpack("d", _read_exactly(report_r, 8))[0] for _ in listeners)
-    os.close(report_r)
-    os.close(report_w)
-    for pid in pids:
-        os.waitpid(pid, 0)
+    os.close(report_w)  # the children hold it: their reports, or EOF once all are gone
+    try:
+        latencies, receive_cpu, send_cpu = _run(listeners, controls, outs, report_r,
+                                                broadcasts, rate, senders + receivers)
+    except BaseException:
+        for pid in pids:  # a child that died or hangs: end them all, then say why
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        raise
+    finally:
+        for listener in listeners:
+            listener.close()
+        for fd in (*controls, *outs, report_r):
+            os.close(fd)
+        for pid in pids:
+            os.waitpid(pid, 0)
     latencies.sort()
 
     def q(p: float) -> float:
