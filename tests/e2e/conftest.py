@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 
 from fullon_gateway.embedded import _free_port, shared_temp_dir
@@ -113,14 +115,41 @@ def closed_ports() -> Iterator[tuple[int, int]]:
         sock.close()
 
 
+@pytest.fixture(scope="session")
+def gateway_database(servers: tuple[str, str]) -> Iterator[Any]:
+    """``gateway_database(kind)``: this worker's database URL for gateway subprocesses of
+    ``kind``. A gateway creates its database when it is missing; every one named here
+    is dropped when the worker's session ends, so runs leave no databases behind."""
+    names: set[str] = set()
+
+    def url(kind: str) -> str:
+        name = f"fgw_{kind}_{RUN_ID}_{_worker()[0]}"
+        names.add(name)
+        return _with_database(servers[0], name)
+
+    yield url
+
+    async def drop() -> None:
+        admin = await asyncpg.connect(_with_database(servers[0], "postgres"))
+        try:
+            for name in sorted(names):
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+    if names:
+        asyncio.run(drop())
+
+
 @pytest.fixture(scope="module")
-def server(servers: tuple[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(servers: tuple[str, str], gateway_database: Any,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A gateway subprocess on its own database and Redis prefix, with an admin user."""
     worker, _ = _worker()
     tmp = tmp_path_factory.mktemp("e2e")
     env = base_env()
     env.update({
-        "FULLON_DATABASE_URL": _with_database(servers[0], f"fgw_e2e_{RUN_ID}_{worker}"),
+        "FULLON_DATABASE_URL": gateway_database("e2e"),
         "FULLON_REDIS_URL": servers[1],
         "FULLON_REDIS_PREFIX": f"e2e{RUN_ID}{worker}:",
         "FULLON_JWT_SECRET": "e2e-secret-" + "y" * 40,

@@ -18,8 +18,6 @@ import pytest
 import redis.asyncio as aioredis
 
 from fullon_gateway.embedded import RedisProcess
-from fullon_gateway.store.pool import _with_database
-from tests.conftest import RUN_ID, _worker
 from tests.e2e.conftest import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
@@ -35,14 +33,14 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def platform(servers: tuple[str, str], tmp_path_factory: pytest.TempPathFactory
+def platform(servers: tuple[str, str], gateway_database: Any,
+             tmp_path_factory: pytest.TempPathFactory
              ) -> Iterator[tuple[RedisProcess, list[Server], dict[str, int]]]:
     """Two gateway processes on one own redis-server (keyspace notifications configured
     by the gateways) and one database, with an admin who owns an account and a bot."""
-    worker, _ = _worker()
     redis_proc = RedisProcess(tmp_path_factory.mktemp("e2e-fullon-redis"))
     redis_proc.start()
-    db_url = _with_database(servers[0], f"fgw_e2e_fullon_{RUN_ID}_{worker}")
+    db_url = gateway_database("e2e_fullon")
     env = base_env()
     env.update({
         "FULLON_DATABASE_URL": db_url, "FULLON_REDIS_URL": redis_proc.url,

@@ -8,7 +8,6 @@ import sys
 
 import pytest
 
-from fullon_gateway.store.pool import _with_database
 from tests.conftest import RUN_ID, _worker
 from tests.e2e.conftest import ROOT, base_env, start_server, stop_server
 
@@ -16,12 +15,12 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def demo_server(servers, tmp_path_factory):
+def demo_server(servers, gateway_database, tmp_path_factory):
     """A gateway subprocess started with the demo sub-command."""
     worker, _ = _worker()
     env = base_env()
     env.update({
-        "FULLON_DATABASE_URL": _with_database(servers[0], f"fgw_demo_{RUN_ID}_{worker}"),
+        "FULLON_DATABASE_URL": gateway_database("demo"),
         "FULLON_REDIS_URL": servers[1],
         "FULLON_REDIS_PREFIX": f"demo{RUN_ID}{worker}:",
         "FULLON_JWT_SECRET": "demo-secret-" + "z" * 40,
