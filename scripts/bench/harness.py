@@ -8,6 +8,7 @@ baseline and for the gateway, so ratios are meaningful even where absolutes drif
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import signal
 import socket
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -74,6 +76,32 @@ def gateway_command(pythonpath: str) -> list[str]:
     return [sys.executable, str(ROOT / "scripts/bench/gateway_launcher.py")]
 
 
+# The databases start_gateway named itself (no BENCH_DATABASE_URL): each gateway creates
+# its own when missing, and they are dropped when the benchmark's process exits.
+_OWN_DATABASES: set[str] = set()
+
+
+def _drop_own_databases() -> None:
+    if not _OWN_DATABASES:
+        return
+
+    async def drop() -> None:
+        admin = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
+        try:
+            for name in sorted(_OWN_DATABASES):
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+    try:
+        asyncio.run(drop())
+    except (OSError, asyncpg.PostgresError) as exc:
+        print(f"bench databases {sorted(_OWN_DATABASES)} not dropped: {exc!r}", file=sys.stderr)
+
+
+atexit.register(_drop_own_databases)
+
+
 def start_gateway(tag: str, extra_env: dict[str, str] | None = None, *args: str,
                   gateway_path: str | None = None) -> Proc:
     """The real gateway (``python -m fullon_gateway``) on its own database and prefix.
@@ -84,12 +112,15 @@ def start_gateway(tag: str, extra_env: dict[str, str] | None = None, *args: str,
     state = Path(os.environ.get("TMPDIR", "/tmp")) / f"fgw-bench-{tag}"
     state.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("FULLON_")}
+    database_url = os.environ.get("BENCH_DATABASE_URL")
+    if database_url is None:
+        _OWN_DATABASES.add(f"fgw_bench_{tag}")
+        database_url = f"postgresql://postgres@127.0.0.1:5432/fgw_bench_{tag}"
     env.update({
         "PYTHONPATH": str(Path(gateway_path).resolve()) if gateway_path else str(ROOT),
         "FULLON_PORT": str(port),
         "FULLON_STATE_DIR": str(state),
-        "FULLON_DATABASE_URL": os.environ.get(
-            "BENCH_DATABASE_URL", f"postgresql://postgres@127.0.0.1:5432/fgw_bench_{tag}"),
+        "FULLON_DATABASE_URL": database_url,
         "FULLON_REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
         "FULLON_REDIS_PREFIX": f"bench{tag}:",
         "FULLON_JWT_SECRET": "bench-secret-" + "z" * 40,
