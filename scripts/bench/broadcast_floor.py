@@ -61,18 +61,26 @@ def _sender(listener: socket.socket, count: int, control: int, report: int) -> N
     os._exit(0)
 
 
-def _receiver(ports: list[int], per_port: int, broadcasts: int, out: int, report: int) -> None:
-    conns = [socket.create_connection(("127.0.0.1", port))
-             for port in ports for _ in range(per_port)]
+def polled_connections(ports: list[int], per_port: int
+                       ) -> tuple[select.epoll, dict[int, socket.socket]]:
+    """``per_port`` non-blocking loopback connections to each port, registered for
+    reading: the poller and the sockets by descriptor (sendcost.py's reader too)."""
     poller = select.epoll()
     by_fd = {}
-    for conn in conns:
-        conn.setblocking(False)
-        poller.register(conn.fileno(), select.EPOLLIN)
-        by_fd[conn.fileno()] = conn
+    for port in ports:
+        for _ in range(per_port):
+            conn = socket.create_connection(("127.0.0.1", port))
+            conn.setblocking(False)
+            poller.register(conn.fileno(), select.EPOLLIN)
+            by_fd[conn.fileno()] = conn
+    return poller, by_fd
+
+
+def _receiver(ports: list[int], per_port: int, broadcasts: int, out: int, report: int) -> None:
+    poller, by_fd = polled_connections(ports, per_port)
     os.write(report, b"r")
     latencies: list[float] = []
-    need = broadcasts * len(conns)
+    need = broadcasts * len(by_fd)
     c0 = time.process_time()
     while len(latencies) < need:
         for fd, _ in poller.poll(1.0):

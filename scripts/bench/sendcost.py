@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import select
 import socket
 import statistics
 import sys
@@ -28,17 +27,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from broadcast_floor import polled_connections
 from wsclient import raise_fd_limit
 
 
 def _reader(port: int, n: int, ready_w: int, seconds: float) -> None:
-    conns = [socket.create_connection(("127.0.0.1", port)) for _ in range(n)]
-    ep = select.epoll()
-    by_fd = {}
-    for c in conns:
-        c.setblocking(False)
-        ep.register(c.fileno(), select.EPOLLIN)
-        by_fd[c.fileno()] = c
+    ep, by_fd = polled_connections([port], n)
     os.write(ready_w, b"1")
     end = time.monotonic() + seconds
     while time.monotonic() < end:
